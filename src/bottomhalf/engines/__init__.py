@@ -1,0 +1,1 @@
+"""The two engines that run the kernel model: ``sim`` and ``real``."""

@@ -1,0 +1,79 @@
+"""Exceptions raised to Python callers.
+
+Kernel-side problems (a sleeping call in atomic context, an exception in a
+work function, a module unloaded under pending work) are reported the
+kernel's way, in the log, and the kernel keeps running.  The exceptions here
+are for misuse from Python and for runs that cannot go on.
+"""
+
+from __future__ import annotations
+
+from .errnos import strerror
+
+
+class BottomHalfError(Exception):
+    """Base class of every bottomhalf exception."""
+
+
+class ModuleError(BottomHalfError):
+    """rmmod/insmod refused: not loaded, in use, no exit function, bad file..."""
+
+
+class ModuleLoadError(ModuleError):
+    """insmod failed: the module's init returned -errno or raised, or the file is bad.
+
+    ``errno`` is positive, as kmod reports it (``errno.ENOMEM``...).
+    """
+
+    def __init__(self, module: str, err: int, detail: str = "") -> None:
+        self.module = module
+        self.errno = err
+        self.detail = detail
+        why = strerror(err)
+        msg = f"could not insert module {module}: {why}"
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(msg)
+
+
+class NotInKernelError(BottomHalfError):
+    """A kernel API was called from outside any kernel context."""
+
+
+class KernelStateError(BottomHalfError):
+    """The kernel is not in a state that allows the call (not booted, halted...)."""
+
+
+class KernelHang(BottomHalfError):
+    """sim: the run cannot make progress (a deadlock or a wait that can never end).
+
+    ``blocked`` lists one line per stuck task saying what it waits for.
+    """
+
+    def __init__(self, message: str, blocked: list[str] | None = None) -> None:
+        self.blocked = list(blocked or [])
+        full = message
+        if self.blocked:
+            full += "\n" + "\n".join("  " + b for b in self.blocked)
+        super().__init__(full)
+
+
+class IdleTimeout(BottomHalfError):
+    """run_until_idle() gave up: something was still busy after the timeout."""
+
+    def __init__(self, message: str, busy: list[str] | None = None) -> None:
+        self.busy = list(busy or [])
+        full = message
+        if self.busy:
+            full += "\n" + "\n".join("  " + b for b in self.busy)
+        super().__init__(full)
+
+
+class KernelFileError(BottomHalfError):
+    """A write to a kernel file was refused (bad value, read-only file)."""
+
+    def __init__(self, path: str, err: int, detail: str = "") -> None:
+        self.path = path
+        self.errno = err
+        why = strerror(err)
+        super().__init__(f"{path}: {why}" + (f" ({detail})" if detail else ""))

@@ -1,0 +1,273 @@
+"""The kernel's files: /proc, /sys and tracefs, as text built from live state.
+
+Views never print; they return the text Linux would (reference §2.3, §3.5,
+§8, §9.3, §10.2, §11), built from each subsystem's counters when read.
+``/sys/kernel/debug/workqueue`` is bottomhalf's own: Linux has no such file
+(reference §9.4), and its first line says so.
+
+Unknown paths raise ``FileNotFoundError``; writes to read-only files and bad
+values raise :class:`~bottomhalf.errors.KernelFileError` with Linux's errno.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from .errnos import EACCES, EINVAL, ENOENT
+from .errors import KernelFileError
+from .trace import EVENTS
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+    from .workqueue import workqueue_struct
+
+Reader = Callable[[], str]
+Writer = Callable[[str], None]
+
+TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+
+_EVENT_FORMATS = {
+    "irq_handler_entry": ('"irq=%d name=%s", REC->irq, __get_str(name)',
+                          ["int irq", "__data_loc char[] name"]),
+    "irq_handler_exit": ('"irq=%d ret=%s", REC->irq, REC->ret ? "handled" : "unhandled"',
+                         ["int irq", "int ret"]),
+    "softirq_raise": ('"vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, ...)',
+                      ["unsigned int vec"]),
+    "softirq_entry": ('"vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, ...)',
+                      ["unsigned int vec"]),
+    "softirq_exit": ('"vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, ...)',
+                     ["unsigned int vec"]),
+    "tasklet_entry": ('"tasklet=%ps function=%ps", REC->tasklet, REC->func',
+                      ["void * tasklet", "void * func"]),
+    "tasklet_exit": ('"tasklet=%ps function=%ps", REC->tasklet, REC->func',
+                     ["void * tasklet", "void * func"]),
+    "workqueue_queue_work": ('"work struct=%p function=%ps workqueue=%s req_cpu=%d cpu=%d", '
+                             'REC->work, REC->function, __get_str(workqueue), REC->req_cpu, '
+                             'REC->cpu',
+                             ["void * work", "void * function", "__data_loc char[] workqueue",
+                              "int req_cpu", "int cpu"]),
+    "workqueue_activate_work": ('"work struct %p function=%ps ", REC->work, REC->function',
+                                ["void * work", "void * function"]),
+    "workqueue_execute_start": ('"work struct %p: function %ps", REC->work, REC->function',
+                                ["void * work", "void * function"]),
+    "workqueue_execute_end": ('"work struct %p: function %ps", REC->work, REC->function',
+                              ["void * work", "void * function"]),
+}
+
+
+class KernelFiles:
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        k = kernel
+        self.files: dict[str, tuple[Reader, Writer | None]] = {
+            "/proc/interrupts": (k.irq.proc_interrupts, None),
+            "/proc/softirqs": (k.softirq.proc_softirqs, None),
+            "/proc/stat": (self._proc_stat, None),
+            "/proc/modules": (k.modules.proc_modules, None),
+            "/proc/version": (self._proc_version, None),
+            "/proc/uptime": (self._proc_uptime, None),
+            "/proc/sys/kernel/printk": (k.log.read_sysctl, k.log.write_sysctl),
+            "/proc/sys/kernel/tainted": (lambda: f"{k.taint_mask()}\n", None),
+            "/sys/kernel/debug/workqueue": (self._debug_workqueue, None),
+            "/sys/kernel/debug/bottomhalf/fail_worker_creation": (
+                lambda: f"{1 if k.wq.fail_worker_creation else 0}\n", self._write_fail_create),
+        }
+        for root in TRACEFS:
+            self.files[f"{root}/trace"] = (k.trace.read_trace, self._write_trace)
+            self.files[f"{root}/trace_pipe"] = (k.trace.read_pipe, None)
+            self.files[f"{root}/set_event"] = (k.trace.set_event_text, self._write_set_event)
+            self.files[f"{root}/tracing_on"] = (self._tracing_on, self._write_tracing_on)
+            self.files[f"{root}/available_events"] = (self._available_events, None)
+            self.files[f"{root}/events/enable"] = (
+                partial(self._enable_state, list(EVENTS)),
+                partial(self._write_enable, "*:*", f"{root}/events/enable"))
+            for system in ("irq", "workqueue"):
+                evs = [e for e, s in EVENTS.items() if s == system]
+                self.files[f"{root}/events/{system}/enable"] = (
+                    partial(self._enable_state, evs),
+                    partial(self._write_enable, f"{system}:*", f"{root}/events/{system}/enable"))
+                for ev in evs:
+                    base = f"{root}/events/{system}/{ev}"
+                    self.files[f"{base}/enable"] = (
+                        partial(self._enable_state, [ev]),
+                        partial(self._write_enable, ev, f"{base}/enable"))
+                    self.files[f"{base}/format"] = (partial(self._format, ev), None)
+
+    # ------------------------------------------------------------------
+    def _dynamic(self, path: str) -> tuple[Reader, Writer | None] | None:
+        prefix = "/sys/bus/workqueue/devices/"
+        alt = "/sys/devices/virtual/workqueue/"
+        for p in (prefix, alt):
+            if path.startswith(p):
+                rest = path[len(p):]
+                if rest == "cpumask" and p == alt:
+                    return (lambda: f"{self._cpumask_hex()}\n", None)
+                name, _, attr = rest.partition("/")
+                wq = self._sysfs_wq(name)
+                if wq is None:
+                    return None
+                return self._wq_attr(wq, attr)
+        return None
+
+    def _sysfs_wq(self, name: str) -> workqueue_struct | None:
+        for wq in self.kernel.wq.workqueues:
+            if wq.name == name and wq.sysfs:
+                return wq
+        return None
+
+    def _wq_attr(self, wq: workqueue_struct, attr: str) -> tuple[Reader, Writer | None] | None:
+        k = self.kernel
+
+        def write_max_active(v: str) -> None:
+            try:
+                n = int(v.strip())
+            except ValueError:
+                raise KernelFileError(f"max_active of {wq.name}", EINVAL, "not a number") from None
+            if n <= 0:
+                raise KernelFileError(f"max_active of {wq.name}", EINVAL, "must be positive")
+            k.call(lambda: k.wq.set_max_active(k.current_ctx(), wq, n))
+
+        attrs: dict[str, tuple[Reader, Writer | None]] = {
+            "per_cpu": (lambda: "0\n" if wq.unbound else "1\n", None),
+            "max_active": (lambda: f"{wq.saved_max_active}\n", write_max_active),
+        }
+        if wq.unbound:
+            attrs["nice"] = (lambda: f"{wq.pwqs[0].pool.nice}\n", None)
+            attrs["cpumask"] = (lambda: f"{self._cpumask_hex()}\n", None)
+            attrs["affinity_scope"] = (lambda: "default (cache)\n", None)
+            attrs["affinity_strict"] = (lambda: "0\n", None)
+        if attr == "":
+            return (lambda: "".join(a + "\n" for a in sorted(attrs)), None)
+        return attrs.get(attr)
+
+    def _cpumask_hex(self) -> str:
+        return f"{(1 << self.kernel.ncpus) - 1:x}"
+
+    def lookup(self, path: str) -> tuple[Reader, Writer | None]:
+        norm = path.rstrip("/") if path != "/" else path
+        entry = self.files.get(norm) or self._dynamic(norm)
+        if entry is None:
+            raise FileNotFoundError(ENOENT, f"{path}: No such file or directory", path)
+        return entry
+
+    def read(self, path: str) -> str:
+        reader, _ = self.lookup(path)
+        return reader()
+
+    def write(self, path: str, text: str) -> None:
+        _, writer = self.lookup(path)
+        if writer is None:
+            raise KernelFileError(path, EACCES, "the file is read-only")
+        writer(str(text))
+
+    def paths(self) -> list[str]:
+        out = list(self.files)
+        for wq in self.kernel.wq.workqueues:
+            if wq.sysfs:
+                out.extend(f"/sys/bus/workqueue/devices/{wq.name}/{a}"
+                           for a in ("per_cpu", "max_active"))
+        return sorted(out)
+
+    # ------------------------------------------------------------------
+    def _proc_stat(self) -> str:
+        k = self.kernel
+        n = k.ncpus
+        up_ticks = k.now_ns // 10_000_000  # USER_HZ = 100
+        busy = [k.sched.cpu_busy_ns(c) // 10_000_000 for c in range(n)]
+        lines = []
+        tot_sys = sum(busy)
+        tot_idle = max(0, up_ticks * n - tot_sys)
+        lines.append(f"cpu  0 0 {tot_sys} {tot_idle} 0 0 0 0 0 0")
+        for c in range(n):
+            lines.append(f"cpu{c} 0 0 {busy[c]} {max(0, up_ticks - busy[c])} 0 0 0 0 0 0")
+        per_irq = [0] * 256
+        for irq, d in k.irq.descs.items():
+            per_irq[irq] = sum(d.kstat)
+        intr_total = sum(per_irq) + sum(k.irq.loc)
+        lines.append("intr " + " ".join(str(v) for v in [intr_total, *per_irq]))
+        lines.append(f"ctxt {k.sched.context_switches()}")
+        lines.append("btime 0")
+        lines.append(f"processes {k.sched.forks()}")
+        lines.append(f"procs_running {max(1, k.sched.nr_running())}")
+        lines.append("procs_blocked 0")
+        lines.append(k.softirq.stat_line())
+        return "\n".join(lines) + "\n"
+
+    def _proc_version(self) -> str:
+        from .report import UTS_RELEASE, UTS_VERSION
+
+        v = sys.version.split()[0]
+        return (f"Linux version {UTS_RELEASE} (bottomhalf@{self.kernel.engine.name}) "
+                f"(Python {v}) {UTS_VERSION} SMP PREEMPT_DYNAMIC\n")
+
+    def _proc_uptime(self) -> str:
+        k = self.kernel
+        up = k.now_ns / 1e9
+        idle = max(0.0, up * k.ncpus - sum(k.sched.cpu_busy_ns(c) for c in range(k.ncpus)) / 1e9)
+        return f"{up:.2f} {idle:.2f}\n"
+
+    def _debug_workqueue(self) -> str:
+        from .wqview import debug_workqueue
+
+        return debug_workqueue(self.kernel)
+
+    def _write_fail_create(self, text: str) -> None:
+        v = text.strip()
+        if v not in ("0", "1"):
+            raise KernelFileError("fail_worker_creation", EINVAL, "write 0 or 1")
+        self.kernel.wq.fail_worker_creation = v == "1"
+
+    # tracefs ----------------------------------------------------------
+    def _write_trace(self, text: str) -> None:
+        # "echo > trace" (any write, even empty, with O_TRUNC) clears the buffer
+        self.kernel.trace.clear()
+
+    def _write_set_event(self, text: str) -> None:
+        self.kernel.trace.write_set_event(text)
+
+    def _write_tracing_on(self, text: str) -> None:
+        v = text.strip()
+        if v not in ("0", "1"):
+            raise KernelFileError("tracing_on", EINVAL, "write 0 or 1")
+        self.kernel.trace.set_tracing_on(v == "1")
+
+    def _enable_state(self, evs: list[str]) -> str:
+        on = [e in self.kernel.trace.enabled for e in evs]
+        if all(on):
+            return "1\n"
+        if not any(on):
+            return "0\n"
+        return "X\n"
+
+    def _tracing_on(self) -> str:
+        return "1\n" if self.kernel.trace.tracing_on else "0\n"
+
+    def _available_events(self) -> str:
+        return "".join(f"{s}:{e}\n" for e, s in EVENTS.items())
+
+    def _write_enable(self, what: str, path: str, text: str) -> None:
+        v = text.strip()
+        if v not in ("0", "1"):
+            raise KernelFileError(path, EINVAL, "write 0 or 1")
+        self.kernel.trace.enable(what, v == "1")
+
+    def _format(self, ev: str) -> str:
+        fmt, fields = _EVENT_FORMATS[ev]
+        eid = list(EVENTS).index(ev) + 100
+        out = [f"name: {ev}", f"ID: {eid}", "format:",
+               "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;",
+               "\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;",
+               "\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;",
+               "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;", ""]
+        off = 8
+        for f in fields:
+            size = 8 if "*" in f or "long" in f else 4
+            signed = 1 if f.startswith("int") else 0
+            out.append(f"\tfield:{f};\toffset:{off};\tsize:{size};\tsigned:{signed};")
+            off += size
+        out.append("")
+        out.append(f"print fmt: {fmt}")
+        return "\n".join(out) + "\n"

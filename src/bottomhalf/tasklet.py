@@ -1,0 +1,270 @@
+"""Tasklets: per-CPU lists run from HI_SOFTIRQ and TASKLET_SOFTIRQ.
+
+Mirrors the tasklet half of kernel/softirq.c and include/linux/interrupt.h
+(reference §4).  Callbacks run in softirq context on the CPU that scheduled
+them.  The rules:
+
+* ``TASKLET_STATE_SCHED`` coalesces: scheduling a tasklet that is queued and
+  not yet started does nothing; it is cleared just before the callback runs,
+  so a tasklet may reschedule itself.
+* ``TASKLET_STATE_RUN`` keeps a tasklet off two CPUs at once: a CPU that finds
+  it running elsewhere puts it back at the tail of its list and re-raises.
+* A disabled tasklet (``count > 0``) stays queued and is retried on later
+  passes; ``tasklet_enable`` does not schedule it.
+* BH work items of the CPU run before the tasklets of the same pass
+  (``tasklet_action`` calls the BH pool first).
+
+Guards: ``Tasklets.lock`` (a raw lock) makes the test-and-set of the state
+bits atomic across CPUs; each CPU's list is only touched by that CPU with its
+interrupts off.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .context import ExecCtx
+from .softirq import HI_SOFTIRQ, TASKLET_SOFTIRQ
+from .task import TASK_UNINTERRUPTIBLE, Task
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+TASKLET_STATE_SCHED = 0
+TASKLET_STATE_RUN = 1
+_SCHED = 1 << TASKLET_STATE_SCHED
+_RUN = 1 << TASKLET_STATE_RUN
+
+
+class tasklet_struct:  # noqa: N801 - the kernel's name
+    """struct tasklet_struct.  Construct empty, then tasklet_init/tasklet_setup."""
+
+    __slots__ = ("state", "count", "use_callback", "func", "callback", "data", "waiters",
+                 "queued_on", "__weakref__", "_bh_container")
+
+    def __init__(self) -> None:
+        self.state = 0
+        self.count = 0
+        self.use_callback = False
+        self.func: Callable[[Any], Any] | None = None
+        self.callback: Callable[[tasklet_struct], Any] | None = None
+        self.data: Any = 0
+        self.waiters: list[Task] = []
+        self.queued_on = -1
+
+    @property
+    def handler(self) -> Callable[..., Any] | None:
+        return self.callback if self.use_callback else self.func
+
+    def __repr__(self) -> str:
+        fn = self.handler
+        name = getattr(fn, "__name__", None)
+        return f"<tasklet_struct {name} state={self.state} count={self.count}>"
+
+
+class Tasklets:
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        n = kernel.ncpus
+        self.vec: list[deque[tasklet_struct]] = [deque() for _ in range(n)]
+        self.hi_vec: list[deque[tasklet_struct]] = [deque() for _ in range(n)]
+        self.lock = kernel.engine.new_raw_lock()
+        kernel.softirq.open_softirq(TASKLET_SOFTIRQ, self.tasklet_action)
+        kernel.softirq.open_softirq(HI_SOFTIRQ, self.tasklet_hi_action)
+
+    # ------------------------------------------------------------------
+    def schedule(self, ctx: ExecCtx, t: tasklet_struct, hi: bool = False) -> None:
+        """tasklet_schedule / tasklet_hi_schedule."""
+        lock = self.lock
+        lock.acquire(ctx)
+        if t.state & _SCHED:
+            lock.release(ctx)
+            return
+        t.state |= _SCHED
+        lock.release(ctx)
+        engine = self.kernel.engine
+        was_off = ctx.irqs_off
+        if not was_off:
+            engine.local_irq_disable(ctx)
+        cpu = ctx.cpu
+        t.queued_on = cpu
+        (self.hi_vec if hi else self.vec)[cpu].append(t)
+        self.kernel.softirq.raise_softirq_irqoff(ctx, HI_SOFTIRQ if hi else TASKLET_SOFTIRQ)
+        if not was_off:
+            engine.local_irq_enable(ctx)
+
+    def tasklet_action(self, ctx: ExecCtx) -> bool:
+        progress = self.kernel.bh_work_action(ctx, highpri=False)
+        return self._action_common(ctx, self.vec, TASKLET_SOFTIRQ) or progress
+
+    def tasklet_hi_action(self, ctx: ExecCtx) -> bool:
+        progress = self.kernel.bh_work_action(ctx, highpri=True)
+        return self._action_common(ctx, self.hi_vec, HI_SOFTIRQ) or progress
+
+    def _action_common(self, ctx: ExecCtx, vec: list[deque[tasklet_struct]], nr: int) -> bool:
+        """tasklet_action_common(): run this CPU's list once, FIFO."""
+        k = self.kernel
+        engine = k.engine
+        cpu = ctx.cpu
+        engine.local_irq_disable(ctx)
+        mine = vec[cpu]
+        if not mine:
+            engine.local_irq_enable(ctx)
+            return False
+        todo = list(mine)
+        mine.clear()
+        engine.local_irq_enable(ctx)
+        lock = self.lock
+        trace = k.trace
+        progress = False
+        for t in todo:
+            lock.acquire(ctx)
+            ran = False
+            if not t.state & _RUN:  # tasklet_trylock
+                t.state |= _RUN
+                if t.count == 0:
+                    if not t.state & _SCHED:
+                        lock.release(ctx)
+                        k.warn(ctx, f"tasklet SCHED state not set: "
+                                    f"{k.symbols.symbol(t.handler, False)} "
+                                    f"{k.symbols.symbol(t.handler, True)}")
+                        lock.acquire(ctx)
+                    t.state &= ~_SCHED
+                    t.queued_on = -1
+                    lock.release(ctx)
+                    ran = True
+                    progress = True
+                    if trace.on:
+                        trace.tasklet_entry(ctx, t)
+                    if t.use_callback:
+                        k.call_handler(ctx, t.callback, (t,), "tasklet")  # type: ignore[arg-type]
+                    else:
+                        k.call_handler(ctx, t.func, (t.data,), "tasklet")  # type: ignore[arg-type]
+                    if trace.on:
+                        trace.tasklet_exit(ctx, t)
+                    lock.acquire(ctx)
+                t.state &= ~_RUN  # tasklet_unlock
+                waiters = t.waiters
+                t.waiters = []
+                lock.release(ctx)
+                for w in waiters:
+                    k.sched.wake_up_process(w)
+                if ran:
+                    # A CPU retrying this tasklet can now make progress.
+                    for other in range(k.ncpus):
+                        if other != cpu:
+                            k.softirq.unstall(other)
+                    continue
+            else:
+                lock.release(ctx)
+            # Running elsewhere or disabled: back to the tail, retry later.
+            engine.local_irq_disable(ctx)
+            vec[cpu].append(t)
+            k.softirq.raise_softirq_irqoff_quiet(ctx, nr)
+            engine.local_irq_enable(ctx)
+        return progress
+
+    # ------------------------------------------------------------------
+    def disable_nosync(self, ctx: ExecCtx, t: tasklet_struct) -> None:
+        self.lock.acquire(ctx)
+        t.count += 1
+        self.lock.release(ctx)
+
+    def disable(self, ctx: ExecCtx, t: tasklet_struct) -> None:
+        self.disable_nosync(ctx, t)
+        self.unlock_wait(ctx, t, "tasklet_disable")
+
+    def enable(self, ctx: ExecCtx, t: tasklet_struct) -> None:
+        self.lock.acquire(ctx)
+        if t.count <= 0:
+            self.lock.release(ctx)
+            self.kernel.warn(ctx, "tasklet_enable() on a tasklet that is not disabled")
+            return
+        t.count -= 1
+        queued = t.queued_on
+        self.lock.release(ctx)
+        if t.count == 0 and queued >= 0:
+            self.kernel.softirq.unstall(queued)
+
+    def unlock_wait(self, ctx: ExecCtx, t: tasklet_struct, what: str = "tasklet_unlock_wait") -> None:
+        """Wait until the tasklet is not running (wait_var_event on its state)."""
+        k = self.kernel
+        k.sched.might_sleep(ctx, what, depth=3)
+        lock = self.lock
+        task = ctx.task
+
+        def not_running() -> bool:
+            lock.acquire(ctx)
+            try:
+                if not t.state & _RUN:
+                    return True
+                if task not in t.waiters:
+                    t.waiters.append(task)
+                return False
+            finally:
+                lock.release(ctx)
+
+        k.sched.sleep_until(ctx, not_running, TASK_UNINTERRUPTIBLE,
+                            f"{what}({k.symbols.symbol(t.handler)}) until it stops running")
+
+    def kill(self, ctx: ExecCtx, t: tasklet_struct) -> None:
+        """tasklet_kill(): wait for any pending run, then for the running one."""
+        k = self.kernel
+        if ctx.in_interrupt():
+            k.log_line(5, "Attempt to kill tasklet from interrupt")
+        k.sched.might_sleep(ctx, "tasklet_kill", depth=3)
+        lock = self.lock
+        task = ctx.task
+        name = k.symbols.symbol(t.handler)
+
+        def owned_sched() -> bool:
+            lock.acquire(ctx)
+            try:
+                if not t.state & _SCHED:
+                    t.state |= _SCHED  # test_and_set_bit succeeded: we own SCHED
+                    return True
+                if task not in t.waiters:
+                    t.waiters.append(task)
+                if t.count:
+                    task.wait_desc = (f"tasklet_kill({name}): the tasklet is disabled and "
+                                      "scheduled, so it will never run and never stop being "
+                                      "scheduled")
+                else:
+                    task.wait_desc = f"tasklet_kill({name}) until its pending run is over"
+                return False
+            finally:
+                lock.release(ctx)
+
+        k.sched.sleep_until(ctx, owned_sched, TASK_UNINTERRUPTIBLE,
+                            f"tasklet_kill({name}) until its pending run is over")
+        self.unlock_wait(ctx, t, "tasklet_kill")
+        lock.acquire(ctx)
+        t.state &= ~_SCHED
+        lock.release(ctx)
+
+    # ------------------------------------------------------------------
+    def queued_count(self) -> int:
+        return sum(len(v) for v in self.vec) + sum(len(v) for v in self.hi_vec)
+
+    def all_queued(self) -> list[tuple[int, bool, tasklet_struct]]:
+        out: list[tuple[int, bool, tasklet_struct]] = []
+        for cpu in range(self.kernel.ncpus):
+            out.extend((cpu, True, t) for t in self.hi_vec[cpu])
+            out.extend((cpu, False, t) for t in self.vec[cpu])
+        return out
+
+    def remove_owned(self, owns: Callable[[Any], bool]) -> list[tasklet_struct]:
+        """Drop queued tasklets whose handler belongs to an unloading module."""
+        removed: list[tasklet_struct] = []
+        for vecs in (self.vec, self.hi_vec):
+            for q in vecs:
+                keep = [t for t in q if not owns(t.handler)]
+                removed.extend(t for t in q if owns(t.handler))
+                q.clear()
+                q.extend(keep)
+        for t in removed:
+            t.state &= ~_SCHED
+            t.queued_on = -1
+        return removed

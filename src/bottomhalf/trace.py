@@ -1,0 +1,275 @@
+"""Tracepoints and the tracefs ``trace`` file.
+
+Mirrors include/trace/events/{irq,workqueue}.h and kernel/trace/trace_output.c
+(reference §8).  Eleven events, with Linux's ``TP_printk`` formats:
+
+==========================  =====================================================
+irq:irq_handler_entry       ``irq=%d name=%s``
+irq:irq_handler_exit        ``irq=%d ret=%s`` (handled / unhandled)
+irq:softirq_raise/entry/exit ``vec=%u [action=%s]``
+irq:tasklet_entry/exit      ``tasklet=%ps function=%ps``
+workqueue:workqueue_queue_work  ``work struct=%p function=%ps workqueue=%s req_cpu=%d cpu=%d``
+workqueue:workqueue_activate_work  ``work struct %p function=%ps `` (trailing space)
+workqueue:workqueue_execute_start/end  ``work struct %p: function %ps``
+==========================  =====================================================
+
+``cpu=`` of workqueue_queue_work is the pool's CPU, as the kernel's
+``__entry->cpu = pwq->pool->cpu`` records it: ``-1`` for unbound pools.
+
+A record keeps the raw fields too (``args``), for the Perfetto export.
+Guards: ``Trace.lock`` protects the buffer and the enable switches.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .context import HARDIRQ_MASK, SOFTIRQ_MASK, SOFTIRQ_OFFSET, ExecCtx
+from .errors import KernelFileError
+from .softirq import SOFTIRQ_NAMES
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+EVENTS: dict[str, str] = {
+    "irq_handler_entry": "irq",
+    "irq_handler_exit": "irq",
+    "softirq_raise": "irq",
+    "softirq_entry": "irq",
+    "softirq_exit": "irq",
+    "tasklet_entry": "irq",
+    "tasklet_exit": "irq",
+    "workqueue_queue_work": "workqueue",
+    "workqueue_activate_work": "workqueue",
+    "workqueue_execute_start": "workqueue",
+    "workqueue_execute_end": "workqueue",
+}
+
+TRACE_BUF_ENTRIES = 1 << 20
+
+
+@dataclass(slots=True)
+class TraceRecord:
+    ts_ns: int
+    cpu: int
+    comm: str
+    pid: int
+    flags: str
+    event: str
+    text: str
+    args: dict[str, Any]
+
+    def line(self) -> str:
+        usec = self.ts_ns // 1000
+        return (f"{self.comm:>16s}-{self.pid:<7d} [{self.cpu:03d}] {self.flags} "
+                f"{usec // 1_000_000:5d}.{usec % 1_000_000:06d}: {self.event}: {self.text}")
+
+
+class Trace:
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.lock = threading.Lock()
+        self.enabled: set[str] = set()
+        self.tracing_on = True
+        self.on = False  # fast path: some event enabled and tracing on
+        self.records: list[TraceRecord] = []
+        self.written = 0
+        self.pipe_pos = 0
+
+    def _update(self) -> None:
+        self.on = bool(self.enabled) and self.tracing_on
+
+    # ------------------------------------------------------------------
+    # controls
+    def enable(self, name: str, on: bool = True) -> None:
+        """Enable an event (``irq:tasklet_entry``, ``tasklet_entry``), a system
+        (``irq:*``, ``workqueue``) or everything (``*:*``)."""
+        names = self.resolve(name)
+        if not names:
+            raise KernelFileError("/sys/kernel/tracing/set_event", 22, f"no event '{name}'")
+        with self.lock:
+            if on:
+                self.enabled.update(names)
+            else:
+                self.enabled.difference_update(names)
+            self._update()
+
+    def resolve(self, name: str) -> list[str]:
+        name = name.strip()
+        if not name:
+            return []
+        system, _, event = name.rpartition(":")
+        if name in ("*", "*:*"):
+            return list(EVENTS)
+        if not system and event in ("irq", "workqueue"):
+            return [e for e, s in EVENTS.items() if s == event]
+        if event == "*" or event == "":
+            return [e for e, s in EVENTS.items() if s == system]
+        if event in EVENTS and (not system or EVENTS[event] == system):
+            return [event]
+        return []
+
+    def set_tracing_on(self, on: bool) -> None:
+        with self.lock:
+            self.tracing_on = on
+            self._update()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.records.clear()
+            self.written = 0
+            self.pipe_pos = 0
+
+    # ------------------------------------------------------------------
+    def _flags(self, ctx: ExecCtx) -> str:
+        pc = ctx.preempt_count
+        bh_off = (pc & SOFTIRQ_MASK) >> 9
+        irqs = ctx.irqs_off
+        c1 = "D" if irqs and bh_off else "d" if irqs else "b" if bh_off else "."
+        c2 = "N" if self.kernel.engine.need_resched(ctx.cpu) else "."
+        hard = pc & HARDIRQ_MASK
+        soft = pc & SOFTIRQ_OFFSET
+        c3 = "H" if hard and soft else "h" if hard else "s" if soft else "."
+        depth = pc & 0xFF
+        c4 = "." if depth == 0 else format(min(depth, 15), "x")
+        return f"{c1}{c2}{c3}{c4}."
+
+    def _emit(self, ctx: ExecCtx, event: str, text: str, args: dict[str, Any]) -> None:
+        if event not in self.enabled:
+            return
+        task = ctx.task
+        rec = TraceRecord(self.kernel.now_ns, ctx.cpu, task.trace_comm(), task.pid,
+                          self._flags(ctx), event, text, args)
+        with self.lock:
+            self.records.append(rec)
+            self.written += 1
+            if len(self.records) > TRACE_BUF_ENTRIES:
+                drop = len(self.records) - TRACE_BUF_ENTRIES
+                del self.records[:drop]
+                self.pipe_pos = max(0, self.pipe_pos - drop)
+
+    # ------------------------------------------------------------------
+    # the events
+    def irq_handler_entry(self, ctx: ExecCtx, irq: int, name: str) -> None:
+        self._emit(ctx, "irq_handler_entry", f"irq={irq} name={name}", {"irq": irq, "name": name})
+
+    def irq_handler_exit(self, ctx: ExecCtx, irq: int, ret: Any) -> None:
+        handled = "handled" if isinstance(ret, int) and ret & 1 else "unhandled"
+        self._emit(ctx, "irq_handler_exit", f"irq={irq} ret={handled}", {"irq": irq, "ret": handled})
+
+    def softirq_raise(self, ctx: ExecCtx, nr: int) -> None:
+        self._emit(ctx, "softirq_raise", f"vec={nr} [action={SOFTIRQ_NAMES[nr]}]", {"vec": nr})
+
+    def softirq_entry(self, ctx: ExecCtx, nr: int) -> None:
+        self._emit(ctx, "softirq_entry", f"vec={nr} [action={SOFTIRQ_NAMES[nr]}]", {"vec": nr})
+
+    def softirq_exit(self, ctx: ExecCtx, nr: int) -> None:
+        self._emit(ctx, "softirq_exit", f"vec={nr} [action={SOFTIRQ_NAMES[nr]}]", {"vec": nr})
+
+    def tasklet_entry(self, ctx: ExecCtx, t: Any) -> None:
+        self._tasklet(ctx, "tasklet_entry", t)
+
+    def tasklet_exit(self, ctx: ExecCtx, t: Any) -> None:
+        self._tasklet(ctx, "tasklet_exit", t)
+
+    def _tasklet(self, ctx: ExecCtx, event: str, t: Any) -> None:
+        if event not in self.enabled:
+            return
+        sym = self.kernel.symbols
+        fn = t.handler
+        self._emit(ctx, event, f"tasklet={sym.symbol(t)} function={sym.symbol(fn)}",
+                   {"tasklet": sym.pointer(t), "function": sym.symbol(fn)})
+
+    def workqueue_queue_work(self, ctx: ExecCtx, work: Any, wq: Any, req_cpu: int,
+                             cpu: int) -> None:
+        if "workqueue_queue_work" not in self.enabled:
+            return
+        sym = self.kernel.symbols
+        p = sym.pointer(work)
+        fn = sym.symbol(work.func)
+        self._emit(ctx, "workqueue_queue_work",
+                   f"work struct={p} function={fn} workqueue={wq.name} req_cpu={req_cpu} cpu={cpu}",
+                   {"work": p, "function": fn, "workqueue": wq.name, "req_cpu": req_cpu,
+                    "cpu": cpu})
+
+    def workqueue_activate_work(self, ctx: ExecCtx, work: Any) -> None:
+        if "workqueue_activate_work" not in self.enabled:
+            return
+        sym = self.kernel.symbols
+        p = sym.pointer(work)
+        fn = sym.symbol(work.func)
+        self._emit(ctx, "workqueue_activate_work", f"work struct {p} function={fn} ",
+                   {"work": p, "function": fn})
+
+    def workqueue_execute_start(self, ctx: ExecCtx, work: Any) -> None:
+        if "workqueue_execute_start" not in self.enabled:
+            return
+        sym = self.kernel.symbols
+        p = sym.pointer(work)
+        fn = sym.symbol(work.func)
+        self._emit(ctx, "workqueue_execute_start", f"work struct {p}: function {fn}",
+                   {"work": p, "function": fn})
+
+    def workqueue_execute_end(self, ctx: ExecCtx, work: Any, func: Any) -> None:
+        if "workqueue_execute_end" not in self.enabled:
+            return
+        sym = self.kernel.symbols
+        p = sym.pointer(work)
+        fn = sym.symbol(func)
+        self._emit(ctx, "workqueue_execute_end", f"work struct {p}: function {fn}",
+                   {"work": p, "function": fn})
+
+    # ------------------------------------------------------------------
+    # files
+    def header(self) -> str:
+        with self.lock:
+            n = len(self.records)
+            w = self.written
+        return (
+            "# tracer: nop\n"
+            "#\n"
+            f"# entries-in-buffer/entries-written: {n}/{w}   #P:{self.kernel.ncpus}\n"
+            "#\n"
+            "#                                _-----=> irqs-off/BH-disabled\n"
+            "#                               / _----=> need-resched\n"
+            "#                              | / _---=> hardirq/softirq\n"
+            "#                              || / _--=> preempt-depth\n"
+            "#                              ||| / _-=> migrate-disable\n"
+            "#                              |||| /     delay\n"
+            "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION\n"
+            "#              | |         |   |||||     |         |\n"
+        )
+
+    def read_trace(self) -> str:
+        with self.lock:
+            recs = list(self.records)
+        return self.header() + "".join(r.line() + "\n" for r in recs)
+
+    def read_pipe(self) -> str:
+        """trace_pipe: consume what was not read yet (never blocks here)."""
+        with self.lock:
+            recs = self.records[self.pipe_pos:]
+            self.pipe_pos = len(self.records)
+        return "".join(r.line() + "\n" for r in recs)
+
+    def lines(self) -> list[str]:
+        with self.lock:
+            return [r.line() for r in self.records]
+
+    def set_event_text(self) -> str:
+        with self.lock:
+            names = sorted(self.enabled, key=list(EVENTS).index)
+        return "".join(f"{EVENTS[n]}:{n}\n" for n in names)
+
+    def write_set_event(self, text: str, append: bool = False) -> None:
+        if not append:
+            with self.lock:
+                self.enabled.clear()
+                self._update()
+        for word in text.split():
+            if word.startswith("!"):
+                self.enable(word[1:], False)
+            else:
+                self.enable(word, True)

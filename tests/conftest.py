@@ -1,0 +1,48 @@
+"""Shared fixtures: every conformance test can run on both engines."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from bottomhalf import Kernel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "examples")
+MODULES = os.path.join(ROOT, "tests", "modules")
+
+
+def example(name: str) -> str:
+    return os.path.join(EXAMPLES, name)
+
+
+def test_module(name: str) -> str:
+    return os.path.join(MODULES, name)
+
+
+@pytest.fixture
+def sim() -> Iterator[Kernel]:
+    """A 2-CPU sim kernel, seed 0."""
+    with Kernel(cpus=2, engine="sim", seed=0) as k:
+        yield k
+
+
+@pytest.fixture
+def real() -> Iterator[Kernel]:
+    """A 2-CPU real kernel."""
+    with Kernel(cpus=2, engine="real", seed=0) as k:
+        yield k
+
+
+@pytest.fixture(params=["sim", "real"])
+def kernel(request: pytest.FixtureRequest) -> Iterator[Kernel]:
+    """A 2-CPU kernel on each engine in turn."""
+    with Kernel(cpus=2, engine=request.param, seed=0) as k:
+        yield k
+
+
+def messages(k: Kernel) -> list[str]:
+    """dmesg without the timestamps."""
+    return [line.split("] ", 1)[1] for line in k.dmesg()]
