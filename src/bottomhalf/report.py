@@ -107,10 +107,15 @@ def call_trace_lines(kernel: Kernel, ctx: ExecCtx | None, start: types.FrameType
             name = code.co_name
             if name in _SKIP_FUNCS or name.startswith("__") and name != "__queue_work":
                 continue
-            trace.append(" " + _KERNEL_NAMES.get(name, name))
+            entry = " " + _KERNEL_NAMES.get(name, name)
+            if not trace or trace[-1] != entry:
+                trace.append(entry)
+    # x86 marks frames on the IRQ stack: hard IRQs, and softirqs run at irq_exit
+    # (not those run by ksoftirqd, which uses its own task stack).
     marker = "TASK"
     if ctx is not None:
-        if ctx.in_hardirq() or ctx.in_serving_softirq():
+        if ctx.in_hardirq() or (ctx.in_serving_softirq()
+                                and not ctx.task.comm.startswith("ksoftirqd/")):
             marker = "IRQ"
     lines = ["Call Trace:", f" <{marker}>", *trace, f" </{marker}>"]
     py: list[str] = []

@@ -117,10 +117,19 @@ class Sched:
     # ------------------------------------------------------------------
     # sleeping and waking
     def schedule(self, ctx: ExecCtx) -> None:
-        """Give up the CPU until woken if the task's state is not RUNNING."""
+        """Give up the CPU until woken if the task's state is not RUNNING.
+
+        From atomic context Linux reports "scheduling while atomic" and then
+        schedules anyway with its preempt count reset.  Here the report is the
+        same, but the context keeps its CPU and waits in place (see
+        docs/linux-differences.md); timed sleeps become busy-waits of the same
+        length in :meth:`schedule_timeout` and :meth:`hrtimer_sleep`.
+        """
         task = ctx.task
         if task.state == TASK_RUNNING:
             return
+        if ctx.preempt_count:
+            self.schedule_bug(ctx)
         worker = task.worker if task.flags & PF_WQ_WORKER else None
         if worker is not None:
             worker.pool.worker_sleeping(ctx, worker)
@@ -160,6 +169,13 @@ class Sched:
             self.schedule(ctx)
             return MAX_SCHEDULE_TIMEOUT
         timers = self.kernel.timers
+        if self.atomic(ctx):
+            # Cannot give the CPU away: burn it until the timer would have fired.
+            if ctx.preempt_count:
+                self.schedule_bug(ctx)
+            self.busy_wait(ctx, timers.timeout_ns(ctx, timeout))
+            task.state = TASK_RUNNING
+            return 0
         expire = timeout + timers.jiffies()
         t = timers.process_timer(task)
         timers.mod_timer(ctx, t, expire)
@@ -184,6 +200,11 @@ class Sched:
         from .engines.base import HrTimer
 
         task = ctx.task
+        if self.atomic(ctx):
+            if ctx.preempt_count:
+                self.schedule_bug(ctx)
+            self.busy_wait(ctx, ns)
+            return
         woke = [False]
 
         def hrtimer_wakeup(irq_ctx: ExecCtx, timer: HrTimer) -> None:
@@ -223,7 +244,24 @@ class Sched:
         return sum(1 for t in self.tasks.values() if t.state == TASK_RUNNING)
 
     # ------------------------------------------------------------------
-    # might_sleep
+    # might_sleep and friends
+    @staticmethod
+    def atomic(ctx: ExecCtx) -> bool:
+        return bool(ctx.preempt_count or ctx.irqs_off) and not (
+            ctx.task.is_idle and not ctx.in_interrupt())
+
+    def schedule_bug(self, ctx: ExecCtx) -> None:
+        """__schedule_bug(): BUG: scheduling while atomic."""
+        from . import report
+
+        task = ctx.task
+        k = self.kernel
+        k.log_line(3, f"BUG: scheduling while atomic: {task.comm}/{task.pid}/"
+                      f"0x{ctx.preempt_count:08x}")
+        k.log_line(4, "Modules linked in:" + k.modules.linked_in())
+        report.dump_stack(k, ctx, sys._getframe(2), 4)
+        k.add_taint("W")
+
     def might_sleep(self, ctx: ExecCtx, what: str, depth: int = 2) -> bool:
         """``__might_sleep``: splat if sleeping is not allowed here.
 

@@ -172,6 +172,16 @@ class Timers:
     def msecs_to_jiffies(m: int) -> int:
         return msecs_to_jiffies(m)
 
+    def timeout_ns(self, ctx: ExecCtx, timeout: int) -> int:
+        """How long from now a timer armed for ``jiffies + timeout`` takes to fire."""
+        base = self.bases[ctx.cpu]
+        now_j = self.jiffies()
+        clk = max(base.clk, now_j)
+        _, bucket = calc_wheel_index(now_j + timeout, clk)
+        if bucket <= now_j:
+            bucket = now_j + 1
+        return max(0, self.jiffy_ns(bucket) - self.kernel.engine.now_ns())
+
     def jiffy_ns(self, j: int) -> int:
         """Nanoseconds since boot at which jiffies becomes ``j``."""
         return (j - INITIAL_JIFFIES) * TICK_NSEC

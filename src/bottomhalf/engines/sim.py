@@ -389,8 +389,11 @@ class SimEngine(Engine):
         self._post(self.now, _IRQ, cpu, (fn, arg))
 
     def _take_irq(self, ctx: ExecCtx, msg: tuple[IrqFn, Any]) -> None:
+        """Take a hard interrupt on ``ctx`` (whose interrupts are on)."""
         fn, arg = msg
+        ctx.irqs_off = True
         self.kernel.do_irq(ctx, fn, arg)
+        self.local_irq_enable(ctx)
 
     def local_irq_disable(self, ctx: ExecCtx) -> None:
         ctx.irqs_off = True
