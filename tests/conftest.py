@@ -18,7 +18,7 @@ def example(name: str) -> str:
     return os.path.join(EXAMPLES, name)
 
 
-def test_module(name: str) -> str:
+def module_path(name: str) -> str:
     return os.path.join(MODULES, name)
 
 
