@@ -1,29 +1,46 @@
 """printk, the kernel log ring buffer, the console and /proc/sys/kernel/printk.
 
-Mirrors kernel/printk/printk.c and lib/vsprintf.c (reference §10):
+Mirrors kernel/printk/printk.c and kernel/printk/sysctl.c (reference §10);
+the formatting itself is lib/vsprintf.c, in :mod:`bottomhalf.vsprintf`.
 
 * A message starts with ``KERN_SOH`` and a level digit (``KERN_INFO`` is
-  ``"\\x016"``); without one it gets ``default_message_loglevel``.
-  ``KERN_CONT`` appends to the caller's open record (one printed without a
-  trailing newline), as Linux does since 4.9.
-* Every record goes to the ring buffer (what ``dmesg`` shows); it also goes to
-  the attached consoles only if its level is below ``console_loglevel``.
-* ``/proc/sys/kernel/printk`` holds the four ``console_printk`` values;
-  writing fewer numbers updates only the leading ones (``proc_dointvec``).
+  ``"\\x016"``); without one it gets ``default_message_loglevel``.  The
+  prefixes are read from the formatted text, as ``printk_parse_prefix`` does.
+* ``KERN_CONT`` appends to the last record only if that record is still open
+  (it was printed without a trailing newline) and comes from the same caller
+  (``printk_caller_id``: the pid in task context, the CPU otherwise).  Any
+  other record, from anyone, closes the open one; a continuation that cannot
+  append starts a record of its own at the default level.
+* Every record goes to the ring buffer (what ``dmesg`` shows).  A finished
+  record also goes to each attached console if its level is below
+  ``console_loglevel`` (``suppress_message_printing``).
+* ``dmesg`` prints ``[%5lu.%06lu] `` before every line of a record, as the
+  kernel's own record printer does for a record with embedded newlines.
+* ``/proc/sys/kernel/printk`` holds the four ``console_printk`` values, read
+  tab-separated.  A write parses integers as ``proc_dointvec`` does (base 0,
+  so ``0x10`` and ``010`` are 16 and 8; ``int`` range) and updates only as
+  many leading values as it was given; more than four are ignored.  One
+  difference, on purpose: Linux stores the values before a bad one and then
+  fails, here a write with a bad value fails and changes nothing.
 
 Guards: ``LogBuffer.lock`` (a plain lock, held only for list updates)
-protects the records, the open continuation and the console list.
+protects the records, the open continuation, the console list and
+``console_printk``.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from .errnos import EINVAL
 from .errors import KernelFileError
+from .vsprintf import PrintkFormatError as PrintkFormatError  # re-exported
+from .vsprintf import vsprintf as vsprintf  # re-exported
 
 if TYPE_CHECKING:
     from .context import ExecCtx
@@ -126,8 +143,6 @@ class LogBuffer:
                 level = ord(c) - 48
             elif c == "c":
                 cont = True
-            elif c == "d":
-                pass  # KERN_DEFAULT in some kernels
             else:
                 break
             text = text[2:]
@@ -139,7 +154,7 @@ class LogBuffer:
         finished: list[LogRecord] = []
         with self.lock:
             rec = self._open
-            if rec is not None and cont and level < 0 and rec.caller == caller:
+            if rec is not None and cont and rec.caller == caller:
                 rec.text += text
                 if ends:
                     rec.open = False
@@ -218,20 +233,39 @@ class LogBuffer:
         return "\t".join(str(v) for v in self.console_printk) + "\n"
 
     def write_sysctl(self, text: str) -> None:
-        fields = text.split()
+        """proc_dointvec on console_printk[4]: all values checked, then stored."""
+        fields = text.split()[:4]
         if not fields:
-            raise KernelFileError("/proc/sys/kernel/printk", 22, "no value")
-        values: list[int] = []
-        for f in fields[:4]:
-            try:
-                values.append(int(f, 0) if f.lower().startswith(("0x", "-0x")) else int(f))
-            except ValueError:
-                raise KernelFileError(
-                    "/proc/sys/kernel/printk", 22, f"'{f}' is not an integer"
-                ) from None
+            raise KernelFileError("/proc/sys/kernel/printk", EINVAL, "no value given")
+        values = [_parse_dointvec(f) for f in fields]
         with self.lock:
-            for i, v in enumerate(values):
-                self.console_printk[i] = v
+            self.console_printk[: len(values)] = values
+
+
+_INT_MIN = -(1 << 31)
+_INT_MAX = (1 << 31) - 1
+_DOINTVEC = re.compile(r"(-?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
+def _parse_dointvec(field: str) -> int:
+    """proc_get_long() + do_proc_dointvec_conv(): one base-0 C int."""
+    m = _DOINTVEC.fullmatch(field)
+    if m is None:
+        raise KernelFileError("/proc/sys/kernel/printk", EINVAL,
+                              f"'{field}' is not an integer; nothing was changed")
+    digits = m.group(2)
+    if digits[:2] in ("0x", "0X"):
+        v = int(digits, 16)
+    elif digits.startswith("0"):
+        v = int(digits, 8)
+    else:
+        v = int(digits)
+    if m.group(1):
+        v = -v
+    if not _INT_MIN <= v <= _INT_MAX:
+        raise KernelFileError("/proc/sys/kernel/printk", EINVAL,
+                              f"{field} does not fit in an int; nothing was changed")
+    return v
 
 
 def _caller_id(ctx: ExecCtx | None) -> int:
@@ -241,195 +275,3 @@ def _caller_id(ctx: ExecCtx | None) -> int:
     if ctx.in_task():
         return ctx.task.pid if not ctx.task.is_idle else 0x80000000 + ctx.cpu
     return 0x80000000 + ctx.cpu
-
-
-# ----------------------------------------------------------------------
-# lib/vsprintf.c: the C conversions printk understands
-
-_LENGTH_BITS = {"": 32, "hh": 8, "h": 16, "l": 64, "ll": 64, "z": 64, "t": 64, "j": 64, "L": 64}
-
-
-class PrintkFormatError(TypeError):
-    """A printk format and its arguments do not fit together."""
-
-
-def vsprintf(
-    fmt: str, args: tuple[Any, ...], symbol: Callable[[Any, bool], str] | None = None,
-    pointer: Callable[[Any, str], str] | None = None,
-) -> str:
-    """Format ``fmt`` with ``args`` as the kernel's vsprintf would.
-
-    ``symbol(obj, with_offset)`` renders ``%ps``/``%pS``; ``pointer(obj, kind)``
-    renders ``%p`` (hashed) and ``%px`` (raw).  Missing arguments raise
-    :class:`PrintkFormatError` naming the conversion.
-    """
-    out: list[str] = []
-    i = 0
-    n = len(fmt)
-    argi = 0
-
-    def next_arg(spec: str) -> Any:
-        nonlocal argi
-        if argi >= len(args):
-            raise PrintkFormatError(
-                f"printk format {fmt!r}: conversion '{spec}' has no argument "
-                f"({len(args)} given)"
-            )
-        v = args[argi]
-        argi += 1
-        return v
-
-    while i < n:
-        j = fmt.find("%", i)
-        if j < 0:
-            out.append(fmt[i:])
-            break
-        out.append(fmt[i:j])
-        k = j + 1
-        if k < n and fmt[k] == "%":
-            out.append("%")
-            i = k + 1
-            continue
-        flags = ""
-        while k < n and fmt[k] in "-+ #0":
-            flags += fmt[k]
-            k += 1
-        width: int | None = None
-        if k < n and fmt[k] == "*":
-            width = int(next_arg("*"))
-            k += 1
-            if width < 0:
-                flags += "-"
-                width = -width
-        else:
-            s = k
-            while k < n and fmt[k].isdigit():
-                k += 1
-            if k > s:
-                width = int(fmt[s:k])
-        prec: int | None = None
-        if k < n and fmt[k] == ".":
-            k += 1
-            if k < n and fmt[k] == "*":
-                prec = max(0, int(next_arg("*")))
-                k += 1
-            else:
-                s = k
-                while k < n and fmt[k].isdigit():
-                    k += 1
-                prec = int(fmt[s:k]) if k > s else 0
-        length = ""
-        for cand in ("hh", "ll", "h", "l", "z", "t", "j", "L"):
-            if fmt.startswith(cand, k):
-                length = cand
-                k += len(cand)
-                break
-        if k >= n:
-            out.append(fmt[j:])
-            break
-        conv = fmt[k]
-        k += 1
-        spec = fmt[j:k]
-        if conv in "di":
-            v = _int_arg(next_arg(spec), spec, fmt)
-            bits = _LENGTH_BITS[length]
-            v = _wrap_signed(v, bits)
-            body = _fmt_int(abs(v), 10, prec)
-            sign = "-" if v < 0 else ("+" if "+" in flags else (" " if " " in flags else ""))
-            out.append(_pad(sign, body, width, flags))
-        elif conv in "uxXo":
-            v = _int_arg(next_arg(spec), spec, fmt)
-            bits = _LENGTH_BITS[length]
-            v &= (1 << bits) - 1
-            base = {"u": 10, "x": 16, "X": 16, "o": 8}[conv]
-            body = _fmt_int(v, base, prec)
-            if conv == "X":
-                body = body.upper()
-            prefix = ""
-            if "#" in flags and v:
-                prefix = {"x": "0x", "X": "0X", "o": "0"}.get(conv, "")
-            out.append(_pad(prefix, body, width, flags))
-        elif conv == "c":
-            v = next_arg(spec)
-            ch = chr(v & 0xFF) if isinstance(v, int) else str(v)[:1]
-            out.append(_pad("", ch, width, flags.replace("0", "")))
-        elif conv == "s":
-            v = next_arg(spec)
-            sv = "(null)" if v is None else str(v)
-            if prec is not None:
-                sv = sv[:prec]
-            out.append(_pad("", sv, width, flags.replace("0", "")))
-        elif conv == "p":
-            v = next_arg(spec)
-            ext = ""
-            if k < n and fmt[k] in "sSfFBKx":
-                ext = fmt[k]
-                k += 1
-            if ext in ("s", "f"):
-                sv = symbol(v, False) if symbol else _plain_symbol(v)
-            elif ext in ("S", "F", "B"):
-                sv = symbol(v, True) if symbol else _plain_symbol(v)
-            elif ext == "x":
-                sv = pointer(v, "raw") if pointer else f"{id(v) & 0xFFFFFFFFFFFFFFFF:016x}"
-            else:
-                if v is None:
-                    sv = "0000000000000000"
-                else:
-                    sv = pointer(v, "hashed") if pointer else f"{id(v) & 0xFFFFFFFF:016x}"
-            out.append(_pad("", sv, width, flags.replace("0", "")))
-        else:
-            # Unknown conversion: vsprintf prints it as-is.
-            out.append(spec)
-        i = k
-    return "".join(out)
-
-
-def _int_arg(v: Any, spec: str, fmt: str) -> int:
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, int):
-        return v
-    if hasattr(v, "__index__"):
-        return int(v.__index__())
-    if isinstance(v, str) and len(v) == 1:
-        return ord(v)
-    raise PrintkFormatError(
-        f"printk format {fmt!r}: conversion '{spec}' needs an integer, got {type(v).__name__} {v!r}"
-    )
-
-
-def _wrap_signed(v: int, bits: int) -> int:
-    v &= (1 << bits) - 1
-    if v >= 1 << (bits - 1):
-        v -= 1 << bits
-    return v
-
-
-def _fmt_int(v: int, base: int, prec: int | None) -> str:
-    if base == 10:
-        s = str(v)
-    elif base == 16:
-        s = format(v, "x")
-    else:
-        s = format(v, "o")
-    if prec is not None:
-        if prec == 0 and v == 0:
-            return ""
-        s = s.rjust(prec, "0")
-    return s
-
-
-def _pad(prefix: str, body: str, width: int | None, flags: str) -> str:
-    text = prefix + body
-    if width is None or len(text) >= width:
-        return text
-    if "-" in flags:
-        return text.ljust(width)
-    if "0" in flags:
-        return prefix + body.rjust(width - len(prefix), "0")
-    return text.rjust(width)
-
-
-def _plain_symbol(v: Any) -> str:
-    name = getattr(v, "__name__", None)
-    return name if name else repr(v)
