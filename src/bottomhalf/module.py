@@ -1,26 +1,39 @@
 """Loadable modules: insmod, rmmod, /proc/modules, lsmod.
 
-Mirrors kernel/module/main.c and kmod's messages (reference §11).  A module
-is a Python file; each load executes it afresh as a new module object, in
-the process context of an ``insmod`` task, then calls its init.  The checks a
-C toolchain and the module loader would make happen here, before anything
-runs:
+Mirrors kernel/module/main.c (``load_module``, ``do_init_module``,
+``delete_module``), kernel/module/procfs.c and kmod's messages (reference
+§11).  A module is a Python file; each load executes it afresh as a new
+module object, in the process context of an ``insmod`` task, then calls its
+init.  The steps come in Linux's order:
 
-* the file must parse (else ``ENOEXEC``, "Invalid module format" in spirit);
-* a module must not define a function with a kernel API's name: in C the
-  tutorial's ``static int __init tasklet_init(void)`` does not even compile
-  (``conflicting types for 'tasklet_init'``); in Python it would silently
-  shadow the API and recurse, so it is refused with a message naming it;
-* ``MODULE_LICENSE`` is required (modpost: ``missing MODULE_LICENSE()``); a
-  non-GPL-compatible licence loads, taints the kernel (``P``) and may not use
-  GPL-only symbols (``Unknown symbol ... (err -2)``).
+1. what the C toolchain would refuse, before any code runs: the file must
+   parse; it must not define a name of the kernel API (in C the tutorial's
+   ``static int __init tasklet_init(void)`` does not compile: "conflicting
+   types for 'tasklet_init'"; in Python it would silently shadow the API);
+   the file is executed (a module's top level only declares things); it must
+   call ``MODULE_LICENSE`` (modpost: ``missing MODULE_LICENSE() in ...``);
+2. ``module_augment_kernel_taints``: "loading out-of-tree module taints
+   kernel." (every module here is out of tree) and, for a licence that is not
+   GPL-compatible, "module license '...' taints kernel." and, the first time
+   anything makes lockdep unreliable, "Disabling lock debugging due to
+   kernel taint".  These taints stay even if the load then fails;
+3. ``simplify_symbols``: a non-GPL module using an ``EXPORT_SYMBOL_GPL``
+   name gets "Unknown symbol NAME (err -2)" for each, and ``-ENOENT``;
+4. ``parse_args``: parameters (``insmod(path, count=3)``), see
+   :mod:`bottomhalf.params`;
+5. ``do_init_module``: the module appears in /proc/modules as ``Loading``,
+   its init runs; 0 makes it ``Live``.
 
 An init that returns ``-errno`` or raises is rolled back completely: what
 the module registered (IRQ handlers, queued tasklets and work, armed timers,
-workqueues) is released, with a line in the log for each, and
+workqueues, kernel threads) is released with a ``bottomhalf:`` line in the
+log for each (Linux would leak them and crash later), and
 ``ModuleLoadError`` is raised.  A module unloaded with deferred work still
 queued is *not* cleaned up: as on Linux, the kernel later jumps into its
 freed code and reports the page fault.
+
+Guards: the registries are written only by insmod/rmmod tasks, one at a
+time per module name; readers (symbolization, /proc/modules) take snapshots.
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errnos import EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOEXEC
 from .errors import ModuleError, ModuleLoadError
+from .params import convert_param, param_text
 
 if TYPE_CHECKING:
     from .context import ExecCtx
@@ -51,8 +65,17 @@ GPL_ONLY = {
     "system_highpri_wq", "system_long_wq", "system_unbound_wq", "system_dfl_wq",
     "system_freezable_wq", "system_power_efficient_wq", "system_bh_wq",
     "system_bh_highpri_wq", "workqueue_set_max_active", "workqueue_congested",
-    "tasklet_unlock_wait", "request_threaded_irq", "usleep_range",
+    "tasklet_unlock_wait",
 }
+
+# kmod's mod_strerror(): insmod's words for the errors of the loader itself
+KMOD_ENOEXEC = "Invalid module format"
+KMOD_ENOENT = "Unknown symbol in module"
+KMOD_EINVAL = "Invalid parameters"
+
+# Module.state; /proc/modules says Loading/Live/Unloading
+UNFORMED, COMING, LIVE, GOING, GONE = "Unformed", "Coming", "Live", "Going", "Unloaded"
+_PROC_STATE = {COMING: "Loading", LIVE: "Live", GOING: "Unloading"}
 
 META = "__bh_module__"
 MODULE_BASE = 0xFFFFFFFFC0A00000
@@ -71,8 +94,8 @@ class Module:
     version: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     refcount: int = 0
-    state: str = "Coming"
-    taints: str = "O"
+    state: str = UNFORMED
+    taints: str = ""
     size: int = 4096
     address: int = 0
     init: Any = None
@@ -82,6 +105,22 @@ class Module:
 
     def __repr__(self) -> str:
         return f"<Module {self.name} {self.state} refcount={self.refcount}>"
+
+    def flags(self, show_state: bool = True) -> str:
+        """module_flags(): ``(PO)``, with ``+`` while loading, ``-`` while unloading."""
+        state = ""
+        if show_state and self.state == COMING:
+            state = "+"
+        elif show_state and self.state == GOING:
+            state = "-"
+        if not self.taints and not state:
+            return ""
+        return f"({self.taints}{state})"
+
+    @property
+    def permanent(self) -> bool:
+        """An init but no exit: Linux refuses to unload it."""
+        return self.init is not None and self.exit is None
 
 
 class ModuleMeta:
@@ -94,7 +133,7 @@ class ModuleMeta:
         self.author = ""
         self.description = ""
         self.version = ""
-        self.params: dict[str, tuple[str, int]] = {}
+        self.params: dict[str, tuple[str, int]] = {}  # name -> (type, perm)
         self.param_desc: dict[str, str] = {}
 
 
@@ -142,10 +181,13 @@ class Modules:
                     return m.name, k
         return None
 
+    def _listed(self) -> list[Module]:
+        """The modules list, newest first (list_add_rcu at the head)."""
+        return [m for m in reversed(list(self.loaded.values())) if m.state != UNFORMED]
+
     def linked_in(self) -> str:
-        names = [f" {m.name}({m.taints})" if m.taints else f" {m.name}"
-                 for m in reversed(list(self.loaded.values()))]
-        out = "".join(names)
+        """print_modules(): what follows "Modules linked in:"."""
+        out = "".join(f" {m.name}{m.flags()}" for m in self._listed())
         if self.last_unloaded:
             out += f" [last unloaded: {self.last_unloaded}]"
         return out
@@ -161,28 +203,31 @@ class Modules:
     # ------------------------------------------------------------------
     # loading
     def prepare(self, path: str, params: dict[str, Any]) -> tuple[Module, types.CodeType]:
-        """Everything that happens before any module code runs."""
+        """What happens before any module code runs; nothing changes on failure."""
         name = os.path.splitext(os.path.basename(path))[0]
         if not os.path.isfile(path):
             raise ModuleLoadError(name, ENOENT, f"{path}: no such module file")
         if not path.endswith(".py"):
-            raise ModuleLoadError(name, ENOEXEC, f"{path}: a module file must be a .py file")
+            raise ModuleLoadError(name, ENOEXEC, f"{path}: a module file must be a .py file",
+                                  reason=KMOD_ENOEXEC)
         if name in self.loaded:
             raise ModuleLoadError(name, EEXIST, f"module {name} is already loaded")
         try:
             with open(path, encoding="utf-8") as f:
                 source = f.read()
         except (OSError, UnicodeDecodeError) as e:
-            raise ModuleLoadError(name, ENOEXEC, f"{path}: cannot read: {e}") from None
+            raise ModuleLoadError(name, ENOEXEC, f"{path}: cannot read: {e}",
+                                  reason=KMOD_ENOEXEC) from None
         try:
             tree = ast.parse(source, filename=path)
             code = compile(tree, path, "exec")
         except SyntaxError as e:
             where = f"{path}:{e.lineno}" if e.lineno else path
-            raise ModuleLoadError(name, ENOEXEC, f"{where}: SyntaxError: {e.msg}") from None
+            raise ModuleLoadError(name, ENOEXEC, f"{where}: SyntaxError: {e.msg}",
+                                  reason=KMOD_ENOEXEC) from None
         clash = find_api_clash(tree, path, name)
         if clash:
-            raise ModuleLoadError(name, ENOEXEC, clash)
+            raise ModuleLoadError(name, ENOEXEC, clash, reason=KMOD_ENOEXEC)
         module = types.ModuleType(name)
         module.__file__ = os.path.abspath(path)
         mod = Module(name, path, module, params=dict(params))
@@ -192,66 +237,89 @@ class Modules:
         mod.used_names = _used_names(tree)
         return mod, code
 
-    def register(self, mod: Module) -> None:
-        self._by_globals[id(mod.module.__dict__)] = mod
-
-    def forget(self, mod: Module) -> None:
-        self._by_globals.pop(id(mod.module.__dict__), None)
-        self.loaded.pop(mod.name, None)
-
     def load_in_task(self, ctx: ExecCtx, mod: Module, code: types.CodeType) -> None:
-        """Runs in the insmod task: execute the file, check it, call init."""
+        """Runs in the insmod task: load_module() then do_init_module()."""
         k = self.kernel
         g = mod.module.__dict__
         g["KBUILD_MODNAME"] = mod.name
-        self.register(mod)
+        self._by_globals[id(g)] = mod  # symbolization works while the file runs
         try:
             exec(code, g)
-        except BaseException as exc:  # noqa: BLE001
-            k.oops(ctx, exc, f"module {mod.name} (loading {mod.path})")
+        except Exception as exc:
             self.rollback(ctx, mod, "its top-level code raised")
-            raise ModuleLoadError(mod.name, EFAULT,
-                                  f"loading the file raised {type(exc).__name__}: {exc}") from exc
+            raise ModuleLoadError(
+                mod.name, ENOEXEC, f"executing {mod.path} raised {type(exc).__name__}: {exc}",
+                reason=KMOD_ENOEXEC) from exc
         meta = meta_of(g)
         if meta.license is None:
-            self.rollback(ctx, mod, None)
-            raise ModuleLoadError(mod.name, ENOEXEC, f"missing MODULE_LICENSE() in {mod.path}")
+            self.rollback(ctx, mod, "it has no licence")
+            raise ModuleLoadError(mod.name, ENOEXEC, f"missing MODULE_LICENSE() in {mod.path}",
+                                  reason=KMOD_ENOEXEC)
         mod.license = meta.license
         mod.author = meta.author
         mod.description = meta.description
         mod.version = meta.version
         mod.init = meta.init
         mod.exit = meta.exit
-        taints = "O"
-        if meta.license not in GPL_COMPATIBLE:
-            taints = "PO"
-            used = mod.used_names & GPL_ONLY
-            if used:
-                for sym in sorted(used):
-                    k.log_line(4, f"{mod.name}: Unknown symbol {sym} (err -2)")
-                self.rollback(ctx, mod, None)
-                raise ModuleLoadError(mod.name, ENOENT,
-                                      "Unknown symbol in module: a module with licence "
-                                      f"'{meta.license}' may not use GPL-only symbols: "
-                                      + ", ".join(sorted(used)))
-        mod.taints = taints
-        if not self._apply_params(ctx, mod, meta):
+        if mod.name in self.loaded:  # add_unformed_module(): another load won the race
             self.rollback(ctx, mod, None)
-            raise ModuleLoadError(mod.name, EINVAL, "bad module parameter (see dmesg)")
-        if "P" in taints and "P" not in k.taint:
-            k.log_line(4, f"{mod.name}: module license '{meta.license}' taints kernel.")
-            k.log_line(4, "Disabling lock debugging due to kernel taint")
-            k.add_taint("P")
+            raise ModuleLoadError(mod.name, EEXIST, f"module {mod.name} is already loaded")
+        self.loaded[mod.name] = mod
+        self._augment_kernel_taints(mod)
+        gpl_only = sorted(mod.used_names & GPL_ONLY) if "P" in mod.taints else []
+        for sym in gpl_only:
+            k.log_line(4, f"{mod.name}: Unknown symbol {sym} (err -{ENOENT})")
+        if gpl_only:
+            self.rollback(ctx, mod, "it used GPL-only symbols")
+            raise ModuleLoadError(mod.name, ENOENT,
+                                  f"a module with licence '{meta.license}' may not use the "
+                                  "GPL-only symbols " + ", ".join(gpl_only),
+                                  reason=KMOD_ENOENT)
+        if not self._parse_args(mod, meta):
+            self.rollback(ctx, mod, "a parameter was invalid")
+            raise ModuleLoadError(mod.name, EINVAL, "invalid module parameter (see dmesg)",
+                                  reason=KMOD_EINVAL)
+        self.do_init_module(ctx, mod)
+
+    def _augment_kernel_taints(self, mod: Module) -> None:
+        """module_augment_kernel_taints(): out-of-tree, then the licence."""
+        k = self.kernel
         if "O" not in k.taint:
             k.log_line(4, f"{mod.name}: loading out-of-tree module taints kernel.")
-            k.add_taint("O")
-        self.loaded[mod.name] = mod
+        k.add_taint("O")
+        taints = "O"
+        if mod.license not in GPL_COMPATIBLE:
+            if "P" not in k.taint:
+                k.log_line(4, f"{mod.name}: module license '{mod.license}' taints kernel.")
+            k.add_taint("P", lockdep_ok=False)
+            taints = "PO"
+        mod.taints = taints
+
+    def _parse_args(self, mod: Module, meta: ModuleMeta) -> bool:
+        """parse_args() with unknown_module_param_cb: stops at the first bad value."""
+        k = self.kernel
+        g = mod.module.__dict__
+        for pname, raw in mod.params.items():
+            if pname not in meta.params:
+                k.log_line(4, f"{mod.name}: unknown parameter '{pname}' ignored")
+                continue
+            ptype, _perm = meta.params[pname]
+            try:
+                g[pname] = convert_param(ptype, raw)
+            except ValueError:
+                k.log_line(3, f"{mod.name}: `{param_text(raw)}' invalid for parameter `{pname}'")
+                return False
+        return True
+
+    def do_init_module(self, ctx: ExecCtx, mod: Module) -> None:
+        k = self.kernel
+        mod.state = COMING
         if mod.init is None:
-            mod.state = "Live"
+            mod.state = LIVE
             return
         try:
             ret = mod.init()
-        except BaseException as exc:  # noqa: BLE001
+        except Exception as exc:
             k.oops(ctx, exc, f"{mod.name} init function {k.symbols.symbol(mod.init)}")
             self.rollback(ctx, mod, "its init raised")
             raise ModuleLoadError(mod.name, EFAULT,
@@ -268,110 +336,83 @@ class Modules:
             raise ModuleLoadError(mod.name, -ret, f"init returned {ret}")
         if ret > 0:
             k.log_line(4, f"do_init_module: '{mod.name}'->init suspiciously returned {ret}, "
-                          "it should follow 0/-E convention")
-            k.log_line(4, "do_init_module: loading module anyway...")
-        mod.state = "Live"
-
-    def _apply_params(self, ctx: ExecCtx, mod: Module, meta: ModuleMeta) -> bool:
-        k = self.kernel
-        g = mod.module.__dict__
-        ok = True
-        for pname, raw in mod.params.items():
-            if pname not in meta.params:
-                k.log_line(4, f"{mod.name}: unknown parameter '{pname}' ignored")
-                continue
-            ptype, _perm = meta.params[pname]
-            try:
-                g[pname] = convert_param(ptype, raw)
-            except ValueError:
-                k.log_line(4, f"{mod.name}: '{raw}' invalid for parameter '{pname}'")
-                ok = False
-        return ok
+                          "it should follow 0/-E convention\n"
+                          "do_init_module: loading module anyway...")
+            k.dump_stack(ctx)
+        mod.state = LIVE
 
     def rollback(self, ctx: ExecCtx, mod: Module, why: str | None) -> None:
-        """Undo a failed load: release what the module left registered."""
+        """Undo a failed load: release what the module left registered; its code
+        counts as freed from now on."""
         if why is not None:
             self.kernel.release_module_resources(ctx, mod, why)
-        self.forget(mod)
-        mod.state = "Unloaded"
+        g = mod.module.__dict__
+        self._by_globals.pop(id(g), None)
+        if self.loaded.get(mod.name) is mod:
+            del self.loaded[mod.name]
+        self.unloaded[id(g)] = mod
+        mod.state = GONE
 
     # ------------------------------------------------------------------
     # unloading
     def check_unload(self, name: str) -> Module:
+        """delete_module()'s checks, and kmod's words for them; nothing changes."""
         mod = self.loaded.get(name)
         if mod is None:
-            raise ModuleError(f"Module {name} is not currently loaded")
+            raise _module_error(f"Module {name} is not currently loaded", ENOENT)
         if mod.refcount > 0 or mod.users:
             users = ",".join(mod.users)
-            raise ModuleError(f"Module {name} is in use" + (f" by: {users}" if users else ""))
-        if mod.state != "Live":
-            raise ModuleError(f"could not remove '{name}': Device or resource busy "
-                              f"(the module is {mod.state.lower()})")
-        if mod.init is not None and mod.exit is None:
-            err = ModuleError(f"could not remove '{name}': Device or resource busy (it has an "
-                              "init function but no exit function, so it cannot be unloaded)")
-            err.errno = EBUSY  # type: ignore[attr-defined]
-            raise err
+            raise _module_error(f"Module {name} is in use" + (f" by: {users}" if users else ""),
+                                EBUSY)
+        if mod.state != LIVE:
+            raise _module_error(f"could not remove '{name}': Device or resource busy "
+                                f"(the module is {_PROC_STATE.get(mod.state, mod.state).lower()})",
+                                EBUSY)
+        if mod.permanent:
+            raise _module_error(f"could not remove '{name}': Device or resource busy (it has an "
+                                "init function but no exit function, so it cannot be unloaded)",
+                                EBUSY)
         return mod
 
     def unload_in_task(self, ctx: ExecCtx, mod: Module) -> None:
         k = self.kernel
-        mod.state = "Going"
+        mod.state = GOING
         try:
             if mod.exit is not None:
                 try:
                     mod.exit()
-                except BaseException as exc:  # noqa: BLE001
+                except Exception as exc:
                     k.oops(ctx, exc, f"{mod.name} exit function {k.symbols.symbol(mod.exit)}")
         finally:
-            self._by_globals.pop(id(mod.module.__dict__), None)
-            self.unloaded[id(mod.module.__dict__)] = mod
-            self.loaded.pop(mod.name, None)
-            self.last_unloaded = f"{mod.name}({mod.taints})" if mod.taints else mod.name
-            mod.state = "Unloaded"
+            self.last_unloaded = f"{mod.name}{mod.flags(show_state=False)}"
+            self.rollback(ctx, mod, None)
 
     # ------------------------------------------------------------------
     def proc_modules(self) -> str:
+        """kernel/module/procfs.c m_show(), one line per module, newest first."""
         out = []
-        for m in reversed(list(self.loaded.values())):
-            deps = ",".join(m.users) + "," if m.users else "-"
-            taint = f" ({m.taints})" if m.taints else ""
-            out.append(f"{m.name} {m.size} {m.refcount} {deps} {m.state} 0x{m.address:016x}{taint}")
-        return "".join(line + "\n" for line in out)
+        for m in self._listed():
+            deps = "".join(f"{u}," for u in m.users)
+            if m.permanent:
+                deps += "[permanent],"
+            taint = f" {m.flags()}" if m.taints else ""
+            out.append(f"{m.name} {m.size} {m.refcount} {deps or '-'} {_PROC_STATE[m.state]} "
+                       f"0x{m.address:016x}{taint}\n")
+        return "".join(out)
 
     def lsmod_text(self) -> str:
+        """kmod's lsmod: the header, then name, size, use count and users."""
         lines = ["Module                  Size  Used by"]
-        for m in reversed(list(self.loaded.values())):
+        for m in self._listed():
             users = " " + ",".join(m.users) if m.users else ""
             lines.append(f"{m.name:<19s} {m.size:8d}  {m.refcount}{users}")
         return "\n".join(lines) + "\n"
 
 
-def convert_param(ptype: str, raw: Any) -> Any:
-    """param_set_*: turn an insmod argument into the declared type."""
-    if ptype in ("int", "uint", "long", "ulong", "short", "ushort", "byte", "ullong"):
-        if isinstance(raw, bool):
-            raise ValueError(raw)
-        v = int(raw, 0) if isinstance(raw, str) else int(raw)
-        if ptype.startswith("u") or ptype == "byte":
-            if v < 0:
-                raise ValueError(raw)
-        return v
-    if ptype in ("bool", "invbool"):
-        if isinstance(raw, bool):
-            v2 = raw
-        else:
-            s = str(raw).strip().lower()
-            if s in ("1", "y", "yes", "true", "on", ""):
-                v2 = True
-            elif s in ("0", "n", "no", "false", "off"):
-                v2 = False
-            else:
-                raise ValueError(raw)
-        return (not v2) if ptype == "invbool" else v2
-    if ptype in ("charp", "string", "str"):
-        return str(raw)
-    raise ValueError(f"unknown parameter type {ptype}")
+def _module_error(message: str, err: int) -> ModuleError:
+    e = ModuleError(message)
+    e.errno = err  # type: ignore[attr-defined]
+    return e
 
 
 def _api_names() -> set[str]:

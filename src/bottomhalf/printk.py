@@ -30,7 +30,6 @@ protects the records, the open continuation, the console list and
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from .errnos import EINVAL
 from .errors import KernelFileError
+from .params import kstrtoll
 from .vsprintf import PrintkFormatError as PrintkFormatError  # re-exported
 from .vsprintf import vsprintf as vsprintf  # re-exported
 
@@ -116,6 +116,7 @@ class LogBuffer:
         self.consoles: list[TextIO] = []
         self.listeners: list[Callable[[LogRecord], None]] = []
         self._open: LogRecord | None = None
+        self._once: set[object] = set()  # call sites of printk_once/WARN_ON_ONCE
 
     # ------------------------------------------------------------------
     @property
@@ -208,6 +209,14 @@ class LogBuffer:
             for fn in list(self.listeners):
                 fn(rec)
 
+    def once(self, site: object) -> bool:
+        """True the first time ``site`` asks (DO_ONCE_LITE of the _once macros)."""
+        with self.lock:
+            if site in self._once:
+                return False
+            self._once.add(site)
+            return True
+
     # ------------------------------------------------------------------
     def snapshot(self, *, include_cleared: bool = False) -> list[LogRecord]:
         with self.lock:
@@ -244,24 +253,17 @@ class LogBuffer:
 
 _INT_MIN = -(1 << 31)
 _INT_MAX = (1 << 31) - 1
-_DOINTVEC = re.compile(r"(-?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 
 
 def _parse_dointvec(field: str) -> int:
-    """proc_get_long() + do_proc_dointvec_conv(): one base-0 C int."""
-    m = _DOINTVEC.fullmatch(field)
-    if m is None:
+    """proc_get_long() + do_proc_dointvec_conv(): one base-0 C int, no '+'."""
+    try:
+        if field.startswith("+"):
+            raise ValueError(field)
+        v = kstrtoll(field, signed=True)
+    except ValueError:
         raise KernelFileError("/proc/sys/kernel/printk", EINVAL,
-                              f"'{field}' is not an integer; nothing was changed")
-    digits = m.group(2)
-    if digits[:2] in ("0x", "0X"):
-        v = int(digits, 16)
-    elif digits.startswith("0"):
-        v = int(digits, 8)
-    else:
-        v = int(digits)
-    if m.group(1):
-        v = -v
+                              f"'{field}' is not an integer; nothing was changed") from None
     if not _INT_MIN <= v <= _INT_MAX:
         raise KernelFileError("/proc/sys/kernel/printk", EINVAL,
                               f"{field} does not fit in an int; nothing was changed")

@@ -1,15 +1,24 @@
-"""Kernel reports: WARN, Oops, the sleeping-in-atomic splat, dump_stack, hung tasks.
+"""Kernel reports: WARN, BUG, Oops, the sleeping-in-atomic splat, dump_stack, hung tasks.
 
 Each report is printed line by line through printk, in the layout of the
-corresponding Linux report (kernel/panic.c ``__warn``, arch/x86 ``die``,
-kernel/sched/core.c ``__might_resched``, lib/dump_stack.c,
-kernel/hung_task.c), with one addition Linux cannot make: after the
-``Call Trace`` block comes the Python traceback of the module code involved,
-so the learner sees the file and line of their own code.
+corresponding Linux report (kernel/panic.c ``__warn``, lib/bug.c
+``report_bug``, arch/x86/kernel/dumpstack.c ``die``, kernel/sched/core.c
+``__might_resched``, lib/dump_stack.c, kernel/hung_task.c), with two
+additions Linux cannot make, both marked as such in the log:
+
+* after the ``Call Trace`` block comes the Python traceback of the module
+  code involved, so the learner sees the file and line of their own code;
+* a line starting ``bottomhalf:`` says in words what went wrong, or that
+  Linux would have panicked where this kernel keeps running.
 
 The ``Call Trace`` is built from the real Python stack: module frames are
-shown as ``func+0x0/0xSIZE [module]``; the kernel's own frames by the name of
-the kernel function they model.
+shown as ``func+0xOFF/0xSIZE [module]`` (the bytecode offset and the code
+size); the kernel's own frames by the name of the kernel function they
+model.  As on x86, frames that ran on the interrupt stack (a hard IRQ, or
+softirqs run at irq_exit or local_bh_enable) sit between ``<IRQ>`` and
+``</IRQ>``, the interrupted task's frames between ``<TASK>`` and ``</TASK>``.
+Register dumps (``RSP:``, ``RAX:``...) and ``Code:`` bytes are left out:
+Python has no registers to show.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import linecache
 import os
 import sys
+import traceback
 import types
 from typing import TYPE_CHECKING
 
@@ -31,17 +41,24 @@ UTS_VERSION = "#1"
 TAINT_FLAGS = "PFSRMBUDAWCIOELKXTN"
 TAINT_FALSE = {"P": "G"}
 
+CUT_HERE = "------------[ cut here ]------------"
+END_TRACE = "---[ end trace 0000000000000000 ]---"
+OOPS_FLAGS = "PREEMPT SMP NOPTI"
+
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 _ENGINE_DIR = os.path.join(_PKG_DIR, "engines")
 # our frames that are plumbing, not kernel functions
 _SKIP_FUNCS = {"call_handler", "check", "<lambda>", "main", "sleep_until", "_sleep_on",
                "might_sleep", "_take_irq", "_park", "wrapper", "report_atomic_sleep",
-               "warn", "oops", "dump_stack", "_call_trace_lines", "_frames"}
-# our method names that differ from the kernel function they model
+               "warn", "oops", "dump_stack", "_call_trace_lines", "_frames", "_warn_here",
+               "call_trace_lines", "BUG", "BUG_ON", "WARN_ON", "WARN_ON_ONCE", "WARN"}
+# our function names that differ from the kernel function they model
 _KERNEL_NAMES = {
     "_action_common": "tasklet_action_common",
     "run_task": "kthread",
-    "handle": "__irq_exit_rcu",
+    "handle": "__common_interrupt",
+    "do_irq": "common_interrupt",
+    "raise_irq": "asm_common_interrupt",
     "handle_irq_line": "handle_irq_event",
     "schedule": "schedule",
     "do_softirq_irqs_off": "irq_exit_rcu",
@@ -50,7 +67,14 @@ _KERNEL_NAMES = {
     "worker_thread": "worker_thread",
     "run_timer_softirq": "run_timer_softirq",
     "_delayed_work_timer_fn": "delayed_work_timer_fn",
+    "load_in_task": "load_module",
+    "unload_in_task": "__do_sys_delete_module",
+    "insmod_main": "do_syscall_64",
+    "rmmod_main": "do_syscall_64",
+    "call_main": "do_syscall_64",
 }
+# where a stack enters the interrupt stack: everything older was interrupted
+_IRQ_ENTRIES = ("common_interrupt", "do_softirq")
 
 
 def print_tainted(kernel: Kernel) -> str:
@@ -88,36 +112,66 @@ def _is_kernel_file(path: str) -> bool:
     return path.startswith(_PKG_DIR) and not path.startswith(_ENGINE_DIR)
 
 
+def frame_symbol(kernel: Kernel, f: types.FrameType) -> str:
+    """``%pS`` of the instruction a frame is at: ``func+0xOFF/0xSIZE [mod]``."""
+    code = f.f_code
+    text = f"{code.co_name}+0x{f.f_lasti:x}/0x{max(len(code.co_code), 1):x}"
+    mod = kernel.modules.name_for_globals(f.f_globals)
+    return f"{text} [{mod}]" if mod else text
+
+
+def _on_irq_stack(ctx: ExecCtx | None) -> bool:
+    """x86 runs hard IRQs, and softirqs not run by ksoftirqd, on the IRQ stack."""
+    if ctx is None:
+        return False
+    return ctx.in_hardirq() or (ctx.in_serving_softirq()
+                                and not ctx.task.comm.startswith("ksoftirqd/"))
+
+
 def call_trace_lines(kernel: Kernel, ctx: ExecCtx | None, start: types.FrameType | None,
-                     skip_top: int = 0) -> tuple[list[str], list[str]]:
-    """(Call Trace lines, Python traceback lines) for the stack from ``start``."""
+                     skip_top: int = 0, top: tuple[str, ...] = ()
+                     ) -> tuple[list[str], list[str]]:
+    """(Call Trace lines, Python traceback lines) for the stack from ``start``.
+
+    ``top`` names kernel functions to show above the first frame (the
+    reporting functions Linux's own trace starts with).
+    """
     frames = _frames(start)[skip_top:]
-    trace: list[str] = []
+    trace: list[str] = [" " + name for name in top]
     user: list[types.FrameType] = []
+    user_task = ctx is not None and not ctx.task.flags & 0x00200000  # !PF_KTHREAD
     modules = kernel.modules
+    irq_split = -1  # index in trace after the outermost IRQ entry frame
     for f in frames:
         code = f.f_code
         path = code.co_filename
-        mod = modules.name_for_globals(f.f_globals)
-        if mod is not None:
-            size = max(len(code.co_code), 1)
-            trace.append(f" {code.co_name}+0x{f.f_lasti:x}/0x{size:x} [{mod}]")
+        if modules.name_for_globals(f.f_globals) is not None:
+            trace.append(" " + frame_symbol(kernel, f))
             user.append(f)
         elif _is_kernel_file(path):
             name = code.co_name
             if name in _SKIP_FUNCS or name.startswith("__") and name != "__queue_work":
                 continue
-            entry = " " + _KERNEL_NAMES.get(name, name)
+            if name == "run_task" and user_task:
+                name = "entry_SYSCALL_64_after_hwframe"
+            else:
+                name = _KERNEL_NAMES.get(name, name)
+            entry = " " + name
             if not trace or trace[-1] != entry:
                 trace.append(entry)
-    # x86 marks frames on the IRQ stack: hard IRQs, and softirqs run at irq_exit
-    # (not those run by ksoftirqd, which uses its own task stack).
-    marker = "TASK"
-    if ctx is not None:
-        if ctx.in_hardirq() or (ctx.in_serving_softirq()
-                                and not ctx.task.comm.startswith("ksoftirqd/")):
-            marker = "IRQ"
-    lines = ["Call Trace:", f" <{marker}>", *trace, f" </{marker}>"]
+                if name in _IRQ_ENTRIES:
+                    irq_split = len(trace)
+    if _on_irq_stack(ctx):
+        assert ctx is not None
+        irq_part = trace if irq_split < 0 else trace[:irq_split]
+        task_part = [] if irq_split < 0 else trace[irq_split:]
+        if ctx.task.is_idle and not task_part:
+            task_part = [" do_idle", " cpu_startup_entry"]
+        lines = ["Call Trace:", " <IRQ>", *irq_part, " </IRQ>"]
+        if task_part:
+            lines += [" <TASK>", *task_part, " </TASK>"]
+    else:
+        lines = ["Call Trace:", " <TASK>", *trace, " </TASK>"]
     py: list[str] = []
     if user:
         py.append("Python traceback (most recent call last):")
@@ -129,20 +183,25 @@ def call_trace_lines(kernel: Kernel, ctx: ExecCtx | None, start: types.FrameType
     return lines, py
 
 
+def caller_frame(kernel: Kernel, start: types.FrameType | None) -> types.FrameType | None:
+    """The innermost module frame, else the innermost frame outside bottomhalf."""
+    f = start
+    fallback: types.FrameType | None = None
+    while f is not None:
+        if kernel.modules.name_for_globals(f.f_globals) is not None:
+            return f
+        if fallback is None and not f.f_code.co_filename.startswith(_PKG_DIR):
+            fallback = f
+        f = f.f_back
+    return fallback
+
+
 def caller_location(kernel: Kernel, start: types.FrameType | None) -> tuple[str, int]:
     """File and line of the innermost module (or non-kernel) frame."""
-    f = start
-    fallback: tuple[str, int] | None = None
-    while f is not None:
-        path = f.f_code.co_filename
-        if kernel.modules.name_for_globals(f.f_globals) is not None:
-            return path, f.f_lineno
-        if fallback is None and not path.startswith(_PKG_DIR):
-            fallback = (path, f.f_lineno)
-        f = f.f_back
-    if fallback is not None:
-        return fallback
-    return "kernel/unknown.c", 0
+    f = caller_frame(kernel, start)
+    if f is None:
+        return "kernel/unknown.c", 0
+    return f.f_code.co_filename, f.f_lineno
 
 
 def emit(kernel: Kernel, level: int, lines: list[str]) -> None:
@@ -152,68 +211,110 @@ def emit(kernel: Kernel, level: int, lines: list[str]) -> None:
 
 def dump_stack(kernel: Kernel, ctx: ExecCtx | None, start: types.FrameType | None,
                level: int = 4) -> None:
-    lines, py = call_trace_lines(kernel, ctx, start)
+    """lib/dump_stack.c: the CPU and hardware lines, then the Call Trace."""
+    lines, py = call_trace_lines(kernel, ctx, start, top=("dump_stack_lvl",))
     emit(kernel, level, [cpu_line(kernel, ctx), hardware_line(kernel), *lines, *py])
 
 
 def warn(kernel: Kernel, ctx: ExecCtx | None, message: str | None, where: str | None,
          start: types.FrameType | None) -> None:
-    """__warn(): cut here, message, WARNING line, modules, CPU, trace, end."""
+    """__warn(): cut here, message, WARNING line, modules, CPU, trace, end; taint W."""
     path, line = caller_location(kernel, start)
-    func = where or (start.f_code.co_name if start is not None else "unknown")
+    if where is not None:
+        func = f"{where}+0x0/0x0"
+    else:
+        site = caller_frame(kernel, start)
+        func = frame_symbol(kernel, site) if site is not None else "0x0"
     cpu = ctx.cpu if ctx is not None else 0
     pid = ctx.task.pid if ctx is not None else 0
-    out = ["------------[ cut here ]------------"]
+    out = [CUT_HERE]
     if message:
         out.append(message)
-    out.append(f"WARNING: CPU: {cpu} PID: {pid} at {path}:{line} {func}+0x0/0x0")
+    out.append(f"WARNING: CPU: {cpu} PID: {pid} at {path}:{line} {func}")
     out.append("Modules linked in:" + kernel.modules.linked_in())
     out.append(cpu_line(kernel, ctx))
     out.append(hardware_line(kernel))
-    out.append(f"RIP: 0010:{func}+0x0/0x0")
+    out.append(f"RIP: 0010:{func}")
     lines, py = call_trace_lines(kernel, ctx, start)
     out.extend(lines)
     out.extend(py)
-    out.append("---[ end trace 0000000000000000 ]---")
+    out.append(END_TRACE)
     emit(kernel, 4, out)
     kernel.add_taint("W")
 
 
+def _python_traceback(exc: BaseException) -> list[str]:
+    """The exception's traceback without bottomhalf's own frames."""
+    frames = [fs for fs in traceback.extract_tb(exc.__traceback__)
+              if not fs.filename.startswith(_PKG_DIR)]
+    out = ["Python traceback (most recent call last):"]
+    for chunk in traceback.format_list(frames):
+        out.extend(chunk.rstrip("\n").split("\n"))
+    for chunk in traceback.format_exception_only(type(exc), exc):
+        out.extend(chunk.rstrip("\n").split("\n"))
+    return out
+
+
+def _die(kernel: Kernel, ctx: ExecCtx | None, head: list[str], oops: str, rip: str,
+         start: types.FrameType | None, extra: list[str], after_rip: tuple[str, ...] = (),
+         tail: tuple[str, ...] = ()) -> None:
+    """die(): the Oops line, CPU, RIP, trace, modules, then oops_end() (taint D,
+    which turns lock debugging off) and the end marker."""
+    kernel.oops_count += 1
+    out = [*head, f"Oops: {oops}[#{kernel.oops_count}] {OOPS_FLAGS}",
+           cpu_line(kernel, ctx), hardware_line(kernel), f"RIP: 0010:{rip}", *after_rip]
+    lines, _ = call_trace_lines(kernel, ctx, start)
+    out.extend(lines)
+    out.append("Modules linked in:" + kernel.modules.linked_in())
+    out.extend(extra)
+    emit(kernel, 4, out)
+    kernel.add_taint("D", lockdep_ok=False)
+    out = [END_TRACE, *tail]
+    if ctx is not None and ctx.in_interrupt():
+        out.append("bottomhalf: Linux would now panic (Kernel panic - not syncing: Fatal "
+                   "exception in interrupt); this kernel keeps running")
+    emit(kernel, 4, out)
+
+
 def oops(kernel: Kernel, ctx: ExecCtx | None, exc: BaseException, what: str) -> None:
     """An exception escaped module code: an Oops-style report, then go on."""
-    kernel.oops_count += 1
     tb = exc.__traceback__
     inner = None
     while tb is not None:
         inner = tb.tb_frame
         tb = tb.tb_next
-    rip = "unknown"
-    if inner is not None:
-        code = inner.f_code
-        mod = kernel.modules.name_for_globals(inner.f_globals)
-        rip = f"{code.co_name}+0x{inner.f_lasti:x}/0x{max(len(code.co_code), 1):x}"
-        if mod:
-            rip += f" [{mod}]"
     where = ctx.describe() if ctx is not None else "process context"
-    out = [f"BUG: unhandled Python exception in {what} ({where}): "
-           f"{type(exc).__name__}: {exc}",
-           f"Oops: 0000 [#{kernel.oops_count}] PREEMPT SMP NOPTI",
-           cpu_line(kernel, ctx), hardware_line(kernel), f"RIP: 0010:{rip}"]
-    lines, _ = call_trace_lines(kernel, ctx, inner)
-    out.extend(lines)
-    out.append("Modules linked in:" + kernel.modules.linked_in())
-    out.append("Python traceback (most recent call last):")
-    import traceback
+    head = [f"BUG: unhandled Python exception in {what} ({where}): "
+            f"{type(exc).__name__}: {exc}"]
+    rip = frame_symbol(kernel, inner) if inner is not None else "0x0"
+    _die(kernel, ctx, head, "0000 ", rip, inner, _python_traceback(exc))
 
-    for chunk in traceback.format_exception(type(exc), exc, exc.__traceback__)[1:]:
-        for ln in chunk.rstrip("\n").split("\n"):
-            out.append(ln)
-    out.append("---[ end trace 0000000000000000 ]---")
-    if ctx is not None and ctx.in_interrupt():
-        out.append("bottomhalf: Linux would now panic (Fatal exception in interrupt); "
-                   "this kernel keeps running")
-    emit(kernel, 4, out)
-    kernel.add_taint("D")
+
+def bug(kernel: Kernel, ctx: ExecCtx | None, start: types.FrameType | None) -> str:
+    """BUG(): report_bug() then die("invalid opcode"); returns "FILE:LINE"."""
+    path, line = caller_location(kernel, start)
+    site = caller_frame(kernel, start) or start
+    kernel.log_line(4, CUT_HERE)
+    kernel.log_line(2, f"kernel BUG at {path}:{line}!")
+    _, py = call_trace_lines(kernel, ctx, site)
+    rip = frame_symbol(kernel, site) if site is not None else "0x0"
+    _die(kernel, ctx, [], "invalid opcode: 0000 ", rip, site, py)
+    return f"{path}:{line}"
+
+
+def page_fault(kernel: Kernel, ctx: ExecCtx, fn: object, mod_name: str, base: int, what: str,
+               start: types.FrameType | None) -> None:
+    """The CPU fetched an instruction from an unloaded module's freed text."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    off = (hash(code.co_name) & 0xFFF) if code is not None else 0
+    addr = base + 0x1000 + off
+    head = [f"BUG: unable to handle page fault for address: {addr:016x}",
+            "#PF: supervisor instruction fetch in kernel mode",
+            "#PF: error_code(0x0010) - not-present page"]
+    tail = (f"bottomhalf: the {what} {getattr(fn, '__name__', '?')}() belongs to module "
+            f"{mod_name}, which was unloaded while it was still queued or registered",)
+    _die(kernel, ctx, head, "0010 ", f"0x{addr:x}", start, [f"CR2: {addr:016x}"],
+         after_rip=(f"Code: Unable to access opcode bytes at 0x{addr - 0x2a:x}.",), tail=tail)
 
 
 def atomic_sleep(kernel: Kernel, ctx: ExecCtx, what: str, start: types.FrameType | None) -> None:
@@ -221,21 +322,24 @@ def atomic_sleep(kernel: Kernel, ctx: ExecCtx, what: str, start: types.FrameType
     path, line = caller_location(kernel, start)
     task = ctx.task
     pc = ctx.preempt_count
-    out = [
+    emit(kernel, 3, [
         f"BUG: sleeping function called from invalid context at {path}:{line}",
         f"in_atomic(): {1 if pc else 0}, irqs_disabled(): {1 if ctx.irqs_off else 0}, "
         f"non_block: 0, pid: {task.pid}, name: {task.comm}",
         f"preempt_count: {pc:x}, expected: 0",
         "RCU nest depth: 0, expected: 0",
-        cpu_line(kernel, ctx),
-        hardware_line(kernel),
-    ]
-    lines, py = call_trace_lines(kernel, ctx, start)
-    out.extend(lines)
-    if py:
-        out.append(f"bottomhalf: {what}() may sleep and was called from {ctx.describe()}")
+    ])
+    lines, py = call_trace_lines(kernel, ctx, start,
+                                 top=("dump_stack_lvl", "__might_resched", what))
+    out = [cpu_line(kernel, ctx), hardware_line(kernel), *lines]
+    site = caller_frame(kernel, start)
+    culprit = ""
+    if site is not None:
+        mod = kernel.modules.name_for_globals(site.f_globals)
+        culprit = f" (in {site.f_code.co_name}{f' [{mod}]' if mod else ''})"
+    out.append(f"bottomhalf: {what}() may sleep and was called from {ctx.describe()}{culprit}")
     out.extend(py)
-    emit(kernel, 3, out)
+    emit(kernel, 4, out)
     kernel.add_taint("W")
 
 
