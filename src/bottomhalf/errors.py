@@ -25,11 +25,11 @@ class ModuleLoadError(ModuleError):
     ``errno`` is positive, as kmod reports it (``errno.ENOMEM``...).
     """
 
-    def __init__(self, module: str, err: int, detail: str = "") -> None:
+    def __init__(self, module: str, err: int, detail: str = "", reason: str | None = None) -> None:
         self.module = module
         self.errno = err
         self.detail = detail
-        why = strerror(err)
+        why = reason or strerror(err)  # kmod's wording where it has its own
         msg = f"could not insert module {module}: {why}"
         if detail:
             msg += f" ({detail})"

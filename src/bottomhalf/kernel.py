@@ -52,6 +52,7 @@ class Kernel:
         self.engine_name = engine
         self.seed = seed
         self.taint: set[str] = set()
+        self.debug_locks = True  # lib/debug_locks.c: lockdep and DEBUG_LOCKS_WARN_ON
         self.oops_count = 0
         self.params: dict[str, Any] = {
             "workqueue.watchdog_thresh": 30,
@@ -282,7 +283,12 @@ class Kernel:
 
     # ------------------------------------------------------------------
     # reports
-    def add_taint(self, flag: str) -> None:
+    def add_taint(self, flag: str, lockdep_ok: bool = True) -> None:
+        """add_taint(): a taint that makes lockdep unreliable turns lock
+        debugging off, saying so the first time."""
+        if not lockdep_ok and self.debug_locks:
+            self.debug_locks = False
+            self.log_line(4, "Disabling lock debugging due to kernel taint")
         self.taint.add(flag)
 
     def taint_mask(self) -> int:
@@ -293,6 +299,8 @@ class Kernel:
         report.warn(self, ctx, message, where, sys._getframe(1))
 
     def oops(self, ctx: ExecCtx | None, exc: BaseException, what: str) -> None:
+        if getattr(exc, "_bh_reported", False):
+            return  # already reported where it was raised (BUG())
         exc._bh_reported = True  # type: ignore[attr-defined]
         report.oops(self, ctx, exc, what)
 
@@ -346,32 +354,7 @@ class Kernel:
 
     def report_unloaded_call(self, ctx: ExecCtx, fn: Any, mod: Module, what: str) -> None:
         """The kernel jumped into the freed code of an unloaded module."""
-        self.oops_count += 1
-        code = getattr(getattr(fn, "__func__", fn), "__code__", None)
-        off = (hash(code.co_name) & 0xFFF) if code is not None else 0
-        addr = mod.address + 0x1000 + off
-        lines = [
-            f"BUG: unable to handle page fault for address: {addr:016x}",
-            "#PF: supervisor instruction fetch in kernel mode",
-            "#PF: error_code(0x0010) - not-present page",
-            f"Oops: 0010 [#{self.oops_count}] PREEMPT SMP NOPTI",
-            report.cpu_line(self, ctx),
-            report.hardware_line(self),
-            f"RIP: 0010:0x{addr:x}",
-            f"Code: Unable to access opcode bytes at 0x{addr - 0x2a:x}.",
-        ]
-        trace, _ = report.call_trace_lines(self, ctx, sys._getframe(2))
-        lines.extend(trace)
-        lines.append("Modules linked in:" + self.modules.linked_in())
-        lines.append(f"CR2: {addr:016x}")
-        lines.append("---[ end trace 0000000000000000 ]---")
-        lines.append(f"bottomhalf: the {what} {getattr(fn, '__name__', '?')}() belongs to module "
-                     f"{mod.name}, which was unloaded while it was still queued or registered")
-        if ctx.in_interrupt():
-            lines.append("bottomhalf: Linux would now panic (Fatal exception in interrupt); "
-                         "this kernel keeps running")
-        report.emit(self, 1, lines)
-        self.add_taint("D")
+        report.page_fault(self, ctx, fn, mod.name, mod.address, what, sys._getframe(2))
 
     # ------------------------------------------------------------------
     # tasks

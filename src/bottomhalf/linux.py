@@ -275,15 +275,12 @@ def WARN_ON(condition: Any) -> bool:  # noqa: N802
     return bool(condition)
 
 
-_warned_sites: set[tuple[str, int]] = set()
-
-
 def WARN_ON_ONCE(condition: Any) -> bool:  # noqa: N802
+    """Warns the first time this call site sees a true condition (per load of
+    the module, as each load has its own once-flags)."""
     if condition:
         f = sys._getframe(1)
-        site = (f.f_code.co_filename, f.f_lineno)
-        if site not in _warned_sites:
-            _warned_sites.add(site)
+        if _ctx().kernel.log.once((f.f_code, f.f_lineno)):
             _warn_here(None)
     return bool(condition)
 
@@ -303,15 +300,13 @@ class _KernelBug(Exception):
 
 
 def BUG() -> None:  # noqa: N802
+    """Report "kernel BUG at FILE:LINE!" and an Oops, then unwind the caller."""
     ctx = _ctx()
-    k = ctx.kernel
-    f = sys._getframe(1)
-    while f is not None and f.f_code.co_filename == __file__:
-        f = f.f_back  # type: ignore[assignment]
-    path, line = (f.f_code.co_filename, f.f_lineno) if f is not None else ("?", 0)
-    k.log_line(0, f"kernel BUG at {path}:{line}!")
-    exc = _KernelBug(f"kernel BUG at {path}:{line}")
-    k.oops(ctx, exc, "BUG()")
+    from . import report
+
+    where = report.bug(ctx.kernel, ctx, sys._getframe(1))
+    exc = _KernelBug(f"kernel BUG at {where}")
+    exc._bh_reported = True  # type: ignore[attr-defined]
     raise exc
 
 
