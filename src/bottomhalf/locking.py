@@ -7,6 +7,11 @@ and never sleeps: in ``sim`` a contended spinlock spins in virtual time until
 it is released.  Mutexes, completions and wait queues sleep, so they refuse
 atomic context with the might_sleep splat.
 
+Lock debugging (lockdep's "possible recursive locking", DEBUG_MUTEXES'
+``DEBUG_LOCKS_WARN_ON``) reports the first problem only and then switches
+itself off, as lib/debug_locks.c does; a proprietary-module or Oops taint
+switches it off too.
+
 Every object here is created empty by module code, before it knows which
 kernel it belongs to, so the engine lock behind it is made on first use.
 Guards: each object's ``_raw`` lock protects its own fields (owner, waiters,
@@ -28,6 +33,16 @@ UINT_MAX = 0xFFFFFFFF
 
 # local_irq_save() flags: the x86 EFLAGS.IF bit tells whether IRQs were on.
 X86_EFLAGS_IF = 0x200
+
+
+def debug_locks_off(kernel: Any) -> bool:
+    """lib/debug_locks.c: turn lock debugging off; True only for the caller
+    that turned it off, so each lock-debugging report appears at most once
+    per boot (and never after a taint that made lockdep unreliable)."""
+    if kernel.debug_locks:
+        kernel.debug_locks = False
+        return True
+    return False
 
 
 def _raw_of(obj: Any, ctx: ExecCtx) -> RawLock:
@@ -223,7 +238,7 @@ def mutex_lock(ctx: ExecCtx, m: mutex) -> None:
     k = ctx.kernel
     k.sched.might_sleep(ctx, "mutex_lock", depth=3)
     task = ctx.task
-    if m.owner is task:
+    if m.owner is task and debug_locks_off(k):
         k.report_recursive_locking(ctx, m)
 
     def free() -> bool:
@@ -251,7 +266,8 @@ def mutex_trylock(ctx: ExecCtx, m: mutex) -> int:
 def mutex_unlock(ctx: ExecCtx, m: mutex) -> None:
     k = ctx.kernel
     if m.owner is not ctx.task:
-        k.warn(ctx, "DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current)")
+        if debug_locks_off(k):
+            k.warn(ctx, "DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current)")
         if m.owner is None:
             return
     raw = _raw_of(m, ctx)

@@ -415,10 +415,24 @@ def _module_error(message: str, err: int) -> ModuleError:
     return e
 
 
-def _api_names() -> set[str]:
+# Kernel functions the headers a module includes declare but that modules
+# cannot call (boot-time __init code): defining one is still a C error
+# (reference §12: the tutorial's workqueue_init).
+KERNEL_DECLARED = {"workqueue_init", "workqueue_init_early", "workqueue_init_topology",
+                   "softirq_init", "init_timers"}
+
+
+def _api_names() -> dict[str, str]:
+    """Kernel names a module must not redefine, each with what it is."""
+    import inspect
+
     from . import linux
 
-    return {n for n in linux.__all__ if not n.isupper()}
+    names = {n: "kernel function" for n in KERNEL_DECLARED}
+    for n in linux.__all__:
+        if not n.isupper():
+            names[n] = "kernel type" if inspect.isclass(getattr(linux, n)) else "kernel function"
+    return names
 
 
 def _used_names(tree: ast.AST) -> set[str]:
@@ -439,12 +453,13 @@ def find_api_clash(tree: ast.Module, path: str, modname: str) -> str | None:
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
             names.append((node.target.id, node.lineno))
         for n, line in names:
-            if n in api:
-                calls = [c.lineno for c in ast.walk(tree) if isinstance(c, ast.Call)
-                         and isinstance(c.func, ast.Name) and c.func.id == n]
-                also = f"; the call at line {calls[0]} would call the module's own {n}() " \
-                       f"instead of the kernel's" if calls else ""
-                return (f"{path}:{line}: error: '{n}' is the name of a kernel function "
-                        f"(in C: conflicting types for '{n}'){also}. Rename it, e.g. "
-                        f"'{modname}_{n.split('_')[-1]}'")
+            if n not in api:
+                continue
+            calls = [c.lineno for c in ast.walk(tree) if isinstance(c, ast.Call)
+                     and isinstance(c.func, ast.Name) and c.func.id == n]
+            also = (f"; the call at line {min(calls)} would call the module's own {n}() "
+                    "instead of the kernel's") if calls else ""
+            return (f"{path}:{line}: error: '{n}' is the name of a {api[n]} "
+                    f"(in C: conflicting types for '{n}'){also}. Rename it, e.g. "
+                    f"'{modname}_{n.split('_')[-1]}'")
     return None
