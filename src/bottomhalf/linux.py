@@ -280,7 +280,9 @@ def WARN_ON_ONCE(condition: Any) -> bool:  # noqa: N802
     the module, as each load has its own once-flags)."""
     if condition:
         f = sys._getframe(1)
-        if _ctx().kernel.log.once((f.f_code, f.f_lineno)):
+        # code objects compare by value, so the site is keyed by the module's
+        # globals (kept alive after unload), the file and the line
+        if _ctx().kernel.log.once((id(f.f_globals), f.f_code.co_filename, f.f_lineno)):
             _warn_here(None)
     return bool(condition)
 
