@@ -1,14 +1,16 @@
 """Execution contexts: preempt_count and every in_*() predicate, seen from inside
-each kind of kernel code, on both engines (reference §1.1, §1.2, §3.4)."""
+each kind of kernel code, on both engines (reference §1.1, §1.2, §3.4); and
+what happens when a handler raises."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bottomhalf import Kernel
 from bottomhalf import linux as L
 
-from .conftest import module_path
+from .conftest import messages, module_path
 
 FIELDS = ("where", "comm", "preempt_count", "in_interrupt", "in_hardirq", "in_irq", "in_softirq",
           "in_serving_softirq", "in_task", "in_atomic", "irqs_disabled", "cpu")
@@ -168,3 +170,105 @@ def test_preempt_disable_is_counted(kernel: Kernel) -> None:
         return out
 
     assert kernel.call(nest) == [0, 2, 1, 0]
+
+
+# ----------------------------------------------------------------------
+# exceptions in handlers: an Oops-style report, and the kernel goes on
+
+
+def oops_heads(k: Kernel) -> list[str]:
+    return [line for line in messages(k) if line.startswith("BUG: unhandled Python exception")]
+
+
+def test_exception_in_irq_handler_is_an_oops_and_the_line_keeps_working(
+        kernel: Kernel) -> None:
+    """The first interrupt's handler raises: Oops naming it in hard-IRQ context; the next runs."""
+    mod = kernel.insmod(module_path("oops_handlers.py"))
+    kernel.raise_irq(43)
+    kernel.raise_irq(43)
+    kernel.run_until_idle(timeout_ms=5000)
+    assert oops_heads(kernel) == [
+        "BUG: unhandled Python exception in IRQ 43 handler oops_irq [oops_handlers] "
+        "(hard-IRQ context): RuntimeError: handler bug on the first interrupt"]
+    assert mod.module.ran == ["irq"]
+    lines = messages(kernel)
+    i = lines.index(oops_heads(kernel)[0])
+    assert lines[i + 1] == "Oops: 0000 [#1] PREEMPT SMP NOPTI"
+    assert 'raise RuntimeError("handler bug on the first interrupt")' in \
+        [line.strip() for line in lines[i:]]
+    assert "bottomhalf: Linux would now panic (Kernel panic - not syncing: Fatal exception in " \
+           "interrupt); this kernel keeps running" in lines
+    assert "D" in kernel.taint
+
+
+def test_exception_in_tasklet_is_an_oops_and_the_next_tasklet_runs(kernel: Kernel) -> None:
+    """A raising tasklet is reported in softirq context; the one queued after it still runs."""
+    mod = kernel.insmod(module_path("oops_handlers.py"))
+    kernel.call(mod.module.schedule_both)
+    kernel.run_until_idle(timeout_ms=5000)
+    assert oops_heads(kernel) == [
+        "BUG: unhandled Python exception in tasklet bad_tasklet_func [oops_handlers] "
+        "(softirq context): ValueError: bad tasklet 7"]
+    assert mod.module.ran == ["tasklet"]
+
+
+def test_exception_in_timer_is_an_oops_and_the_next_timer_runs(kernel: Kernel) -> None:
+    """A raising timer callback is reported; the timer due after it still fires."""
+    mod = kernel.insmod(module_path("oops_handlers.py"))
+    kernel.call(mod.module.arm_timers)
+    kernel.run_until_idle(timeout_ms=5000)
+    assert oops_heads(kernel) == [
+        "BUG: unhandled Python exception in timer bad_timer_func [oops_handlers] "
+        "(softirq context): KeyError: 'bad timer'"]
+    assert mod.module.ran == ["timer"]
+
+
+def test_exception_in_work_is_an_oops_and_the_next_work_runs(kernel: Kernel) -> None:
+    """A raising work function is reported in process context; the next item still runs."""
+    mod = kernel.insmod(module_path("oops_handlers.py"))
+    kernel.call(mod.module.queue_works)
+    kernel.run_until_idle(timeout_ms=5000)
+    assert oops_heads(kernel) == [
+        "BUG: unhandled Python exception in work bad_work_func [oops_handlers] "
+        "(process context): ZeroDivisionError: bad work"]
+    assert mod.module.ran == ["work"]
+    kernel.rmmod("oops_handlers")
+    assert kernel.lsmod() == []
+
+
+def test_oops_report_exact_on_sim(sim: Kernel) -> None:
+    """The whole report for a raising tasklet in ksoftirqd, line by line."""
+    path = module_path("oops_handlers.py")
+    mod = sim.insmod(path)
+    sim.call(mod.module.schedule_both)
+    sim.run_until_idle()
+    lines = messages(sim)
+    i = lines.index(oops_heads(sim)[0])
+    pid = sim.sched.find("ksoftirqd/0")[0].pid
+    assert [re.sub(r"\+0x[0-9a-f]+/0x[0-9a-f]+", "+0x?/0x?", x) for x in lines[i:]] == [
+        "BUG: unhandled Python exception in tasklet bad_tasklet_func [oops_handlers] "
+        "(softirq context): ValueError: bad tasklet 7",
+        "Oops: 0000 [#1] PREEMPT SMP NOPTI",
+        f"CPU: 0 UID: 0 PID: {pid} Comm: ksoftirqd/0 Tainted: G           O       "
+        "6.12.0-bottomhalf #1",
+        "Hardware name: bottomhalf virtual machine (sim engine, 2 CPUs, seed 0)",
+        "RIP: 0010:bad_tasklet_func+0x?/0x? [oops_handlers]",
+        "Call Trace:",
+        " <TASK>",
+        " bad_tasklet_func+0x?/0x? [oops_handlers]",
+        " tasklet_action_common",
+        " tasklet_action",
+        " handle_softirqs",
+        " run_ksoftirqd",
+        " kthread",
+        " </TASK>",
+        "Modules linked in: oops_handlers(O)",
+        "Python traceback (most recent call last):",
+        f'  File "{path}", line 28, in bad_tasklet_func',
+        '    raise ValueError(f"bad tasklet {data}")',
+        "ValueError: bad tasklet 7",
+        "Disabling lock debugging due to kernel taint",
+        "---[ end trace 0000000000000000 ]---",
+        "bottomhalf: Linux would now panic (Kernel panic - not syncing: Fatal exception in "
+        "interrupt); this kernel keeps running",
+    ]
