@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -46,3 +47,13 @@ def kernel(request: pytest.FixtureRequest) -> Iterator[Kernel]:
 def messages(k: Kernel) -> list[str]:
     """dmesg without the timestamps."""
     return [line.split("] ", 1)[1] for line in k.dmesg()]
+
+
+def unoffset(lines: list[str]) -> list[str]:
+    """Call-trace offsets (+0xOFF/0xSIZE) depend on the Python version: blank them."""
+    return [re.sub(r"\+0x[0-9a-f]+/0x[0-9a-f]+", "+0x?/0x?", line) for line in lines]
+
+
+# The bottom of a Call Trace for an interrupt taken by an idle CPU.
+IRQ_FROM_IDLE = [" __common_interrupt", " common_interrupt", " </IRQ>", " <TASK>", " do_idle",
+                 " cpu_startup_entry", " </TASK>"]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from bottomhalf import Kernel
 from bottomhalf import linux as L
 
-from .conftest import messages, module_path
+from .conftest import IRQ_FROM_IDLE, messages, module_path, unoffset
 
 HZ = 250
 
@@ -32,11 +31,6 @@ def splats(k: Kernel) -> list[list[str]]:
                 j += 1
             out.append(lines[i:j])
     return out
-
-
-def unoffset(lines: list[str]) -> list[str]:
-    """Bytecode offsets depend on the Python version: blank them out."""
-    return [re.sub(r"\+0x[0-9a-f]+/0x[0-9a-f]+", "+0x?/0x?", line) for line in lines]
 
 
 def pid_of(k: Kernel, comm: str) -> int:
@@ -115,13 +109,7 @@ def test_mutex_lock_in_hard_irq_splat_exact(sim: Kernel) -> None:
         *dump_top(0, "swapper/0", "IRQ", "mutex_lock"),
         " mutex_irq_handler+0x?/0x? [mutex_in_irq]",
         " handle_irq_event",
-        " __common_interrupt",
-        " common_interrupt",
-        " </IRQ>",
-        " <TASK>",
-        " do_idle",
-        " cpu_startup_entry",
-        " </TASK>",
+        *IRQ_FROM_IDLE,
         "bottomhalf: mutex_lock() may sleep and was called from hard-IRQ context "
         "(in mutex_irq_handler [mutex_in_irq])",
         "Python traceback (most recent call last):",

@@ -16,16 +16,12 @@ from bottomhalf import linux as L
 from bottomhalf.errors import KernelFileError
 from bottomhalf.printk import PrintkFormatError, format_timestamp, vsprintf
 
-from .conftest import messages, module_path
+from .conftest import messages, module_path, unoffset
 
 
 def records(k: Kernel) -> list[tuple[int, str]]:
     """(level, text) of every record after boot."""
     return [(r.level, r.text) for r in k.log.snapshot()[3:]]
-
-
-def unoffset(lines: list[str]) -> list[str]:
-    return [re.sub(r"\+0x[0-9a-f]+/0x[0-9a-f]+", "+0x?/0x?", line) for line in lines]
 
 
 # ----------------------------------------------------------------------

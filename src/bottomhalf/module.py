@@ -196,6 +196,7 @@ class Modules:
         g = mod.module.__dict__
 
         def check(fn: Any) -> bool:
+            fn = getattr(fn, "__wrapped__", fn)  # a kthread's body wraps the module's threadfn
             return getattr(getattr(fn, "__func__", fn), "__globals__", None) is g
 
         return check

@@ -51,7 +51,8 @@ _ENGINE_DIR = os.path.join(_PKG_DIR, "engines")
 _SKIP_FUNCS = {"call_handler", "check", "<lambda>", "main", "sleep_until", "_sleep_on",
                "might_sleep", "_take_irq", "_park", "wrapper", "report_atomic_sleep",
                "warn", "oops", "dump_stack", "_call_trace_lines", "_frames", "_warn_here",
-               "call_trace_lines", "BUG", "BUG_ON", "WARN_ON", "WARN_ON_ONCE", "WARN"}
+               "call_trace_lines", "BUG", "BUG_ON", "WARN_ON", "WARN_ON_ONCE", "WARN",
+               "kthread_fn", "_warn_once"}
 # our function names that differ from the kernel function they model
 _KERNEL_NAMES = {
     "_action_common": "tasklet_action_common",
@@ -197,11 +198,15 @@ def caller_frame(kernel: Kernel, start: types.FrameType | None) -> types.FrameTy
 
 
 def caller_location(kernel: Kernel, start: types.FrameType | None) -> tuple[str, int]:
-    """File and line of the innermost module (or non-kernel) frame."""
+    """File and line of the innermost module (or non-kernel) frame; for the
+    kernel's own checks, the bottomhalf source line (as Linux names its .c)."""
     f = caller_frame(kernel, start)
-    if f is None:
-        return "kernel/unknown.c", 0
-    return f.f_code.co_filename, f.f_lineno
+    if f is not None:
+        return f.f_code.co_filename, f.f_lineno
+    if start is not None:
+        path = os.path.relpath(start.f_code.co_filename, os.path.dirname(_PKG_DIR))
+        return path, start.f_lineno
+    return "kernel/unknown.c", 0
 
 
 def emit(kernel: Kernel, level: int, lines: list[str]) -> None:
