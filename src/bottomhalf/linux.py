@@ -541,7 +541,12 @@ def kthread_create(threadfn: Callable[[Any], int], data: Any, namefmt: str, *arg
 
     name = vsprintf(namefmt, args) if args else namefmt
     k = ctx.kernel
-    task = k.sched.new_task(lambda: threadfn(data), name, None)
+
+    def kthread_fn() -> Any:
+        return threadfn(data)
+
+    kthread_fn.__wrapped__ = threadfn  # type: ignore[attr-defined]  # whose code it runs
+    task = k.sched.new_task(kthread_fn, name, None)
     task.cpu = ctx.cpu
     task.ctx.cpu = ctx.cpu
     return task
