@@ -11,11 +11,15 @@ Mirrors what lib/vsprintf.c and kernel/kallsyms.c print:
   (``0000000086f4fe81``): the same object always hashes the same way within
   one boot, and the values come from the boot's seed, so ``sim`` runs repeat
   to the byte.  ``%px`` prints a stable made-up kernel address.
+
+Guards: ``Symbols._lock`` protects the object-to-(hash, address) tables, so
+two threads of the real engine printing the same new object agree on it.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import types
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -31,8 +35,13 @@ class Symbols:
         self._weak: weakref.WeakKeyDictionary[Any, tuple[int, int]] = weakref.WeakKeyDictionary()
         self._strong: dict[int, tuple[Any, int, int]] = {}
         self._next_addr = 0
+        self._lock = threading.Lock()
 
     def _ids(self, obj: Any) -> tuple[int, int]:
+        with self._lock:
+            return self._ids_locked(obj)
+
+    def _ids_locked(self, obj: Any) -> tuple[int, int]:
         try:
             got = self._weak.get(obj)
         except TypeError:
