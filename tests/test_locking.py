@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -307,6 +308,19 @@ def test_spin_trylock_and_is_locked(kernel: Kernel) -> None:
         return out
 
     assert kernel.call(scenario) == [1, 1, 0, 1, 0, 0]
+
+
+def test_spin_unlock_misuse_is_reported_by_spinlock_debugging(kernel: Kernel) -> None:
+    """Unlocking a free lock, or one another task holds: spin_bug()'s report, kernel goes on."""
+    lock = L.DEFINE_SPINLOCK()
+    kernel.call(L.spin_unlock, lock)
+    kernel.call(L.spin_lock, lock)  # this task exits holding it
+    kernel.call(L.spin_unlock, lock)
+    bugs = [m for m in messages(kernel) if m.startswith("BUG: spinlock ")]
+    assert [re.sub(r"/\d+$", "/PID", b) for b in bugs] == [
+        "BUG: spinlock already unlocked on CPU#0, python3/PID",
+        "BUG: spinlock wrong owner on CPU#0, python3/PID"]
+    assert kernel.call(L.spin_is_locked, lock) is False
 
 
 # ----------------------------------------------------------------------

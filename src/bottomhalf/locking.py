@@ -94,9 +94,16 @@ class spinlock_t:  # noqa: N801 - the kernel's name
 
 
 def spin_lock(ctx: ExecCtx, lock: spinlock_t) -> None:
-    """The raw lock adds PREEMPT_OFFSET; a contended lock spins."""
+    """The raw lock adds PREEMPT_OFFSET; a contended lock spins.
+
+    debug_spin_lock_before(): taking a lock this context already holds (a
+    handler interrupting its holder, or a second spin_lock) is "recursion".
+    Linux also reports "cpu recursion" for another task of the same CPU; that
+    cannot happen while preemption is off, and on the real engine two
+    threads of one CPU may legitimately contend, so it is not modelled.
+    """
     raw = _raw_of(lock, ctx)
-    if raw.owner is not None and raw.owner.cpu == ctx.cpu:
+    if raw.owner is ctx:
         ctx.kernel.spin_bug(ctx, lock, "recursion")
     raw.acquire(ctx)
     lock.owner_cpu = ctx.cpu
@@ -114,7 +121,9 @@ def spin_unlock(ctx: ExecCtx, lock: spinlock_t) -> None:
     if raw.owner is None:
         ctx.kernel.spin_bug(ctx, lock, "already unlocked")
         return
-    if raw.owner.cpu != ctx.cpu:
+    if raw.owner is not ctx:
+        ctx.kernel.spin_bug(ctx, lock, "wrong owner")
+    elif raw.owner.cpu != ctx.cpu:
         ctx.kernel.spin_bug(ctx, lock, "wrong CPU")
     lock.owner_cpu = -1
     raw.release(ctx)
