@@ -60,6 +60,20 @@ def test_module_metadata(kernel: Kernel) -> None:
     assert [(m.name, m.refcount) for m in kernel.lsmod()] == [("fresh_globals", 0)]
 
 
+def test_module_init_and_exit_work_as_decorators(kernel: Kernel, tmp_path: Any) -> None:
+    """@module_init / @module_exit register the functions they decorate."""
+    path = tmp_path / "decorated.py"
+    path.write_text("from bottomhalf.linux import *\n\n"
+                    "@module_init\ndef decorated_init():\n    pr_info('decorated: in\\n')\n"
+                    "    return 0\n\n"
+                    "@module_exit\ndef decorated_exit():\n    pr_info('decorated: out\\n')\n\n"
+                    "MODULE_LICENSE('GPL')\n")
+    mod = kernel.insmod(str(path))
+    kernel.rmmod("decorated")
+    assert mod.init is mod.module.decorated_init and mod.exit is mod.module.decorated_exit
+    assert messages(kernel)[-2:] == ["decorated: in", "decorated: out"]
+
+
 def test_out_of_tree_taint_is_logged_once(sim: Kernel) -> None:
     """The first module taints the kernel O with one line; later loads say nothing."""
     sim.insmod(module_path("fresh_globals.py"))
