@@ -861,6 +861,16 @@ def synchronize_irq(irq: int) -> None:
         ctx.kernel.irq.synchronize_irq(ctx, desc)
 
 
+def bh_raise_irq(irq: int, cpu: int | None = None) -> None:
+    """bottomhalf's stand-in for hardware: assert interrupt line ``irq``.
+
+    Linux has no such call (a device raises the interrupt); module code that
+    simulates a device uses it, as Python code uses Kernel.raise_irq.
+    """
+    ctx = _ctx()
+    ctx.kernel.irq.raise_irq(irq, cpu)
+
+
 # ======================================================================
 # softirqs
 
@@ -1628,6 +1638,7 @@ def kfree(obj: Any) -> None:
 # What `from bottomhalf.linux import *` gives a module.
 
 __all__ = [
+    "bh_raise_irq",
     "ATOMIC_INIT",
     "BLOCK_SOFTIRQ",
     "BUG",
