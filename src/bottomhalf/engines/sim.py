@@ -471,6 +471,7 @@ class SimEngine(Engine):
                 return
             task.e_token = None
             task.e_go = True
+            self.cpus[ev[3]].need_resched = False  # the switch to it happens now
             task.e_g.switch(POKE)
         elif kind == _IRQ:
             cpu = self.cpus[ev[3]]
