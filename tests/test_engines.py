@@ -12,14 +12,14 @@ from bottomhalf.linux import (
     completion,
     free_irq,
     init_completion,
+    jiffies,
     ktime_get_ns,
     mdelay,
+    mod_timer,
     request_irq,
     smp_processor_id,
     timer_list,
     timer_setup,
-    mod_timer,
-    jiffies,
     wait_for_completion,
 )
 
