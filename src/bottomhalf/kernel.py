@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from . import report
 from .context import ExecCtx, _local, current_ctx
 from .engines.base import Engine
-from .errors import KernelStateError
+from .errors import BottomHalfError, KernelStateError
 from .irq import Irq
 from .module import Module, Modules
 from .printk import LogBuffer, vsprintf
@@ -62,6 +62,8 @@ class Kernel:
         self.booted = False
         self.halted = False
         self.engine: Engine = None  # type: ignore[assignment]
+        self.devices: dict[str, Any] = {}
+        self.devices_running: list[Any] = []
 
     # ------------------------------------------------------------------
     # lifecycle
@@ -153,6 +155,23 @@ class Kernel:
         self._check_running()
         self.irq.raise_irq(irq, cpu)
         self.engine.after_irq_assert()
+
+    def add_device(self, spec: str, start: bool = True) -> Any:
+        """Plug in a virtual device (bottomhalf's, not Linux's): see devices.py.
+
+        ``spec`` is ``NAME=KIND:irq=N,...``, e.g. ``net0=bursty:irq=40,burst=8``.
+        """
+        self._check_running()
+        from .devices import make_device
+
+        dev = make_device(self, spec)
+        if dev.name in self.devices:
+            raise BottomHalfError(f"a device named '{dev.name}' already exists")
+        self.devices[dev.name] = dev
+        self.devices_running.append(dev)
+        if start:
+            dev.start()
+        return dev
 
     def do_irq(self, ctx: ExecCtx, fn: Callable[[ExecCtx, Any], None], arg: Any) -> None:
         """The engines' entry for every hard interrupt (local IRQs are off)."""
@@ -407,6 +426,8 @@ class Kernel:
             return False
         if self.wq.items_in_flight:
             return False
+        if self.devices_running and any(d.running for d in self.devices_running):
+            return False
         return True
 
     def busy_report(self) -> list[str]:
@@ -426,6 +447,10 @@ class Kernel:
                 out.append(f"timer {self.symbols.symbol(tm.function)} armed, expires at jiffy "
                            f"{tm.expires} (in {max(0, tm.expires - self.timers.jiffies())} jiffies)")
         out.extend(self.wq.busy_items())
+        for d in self.devices_running:
+            if d.running:
+                out.append(f"interrupt source {getattr(d, 'name', d.timer.name)} on IRQ {d.irq} "
+                           "still firing")
         for task in list(self.sched.tasks.values()):
             if task.state == TASK_UNINTERRUPTIBLE and task.wait_desc:
                 out.append(f"{task.comm}/{task.pid} blocked in {task.wait_desc}")

@@ -871,6 +871,12 @@ def bh_raise_irq(irq: int, cpu: int | None = None) -> None:
     ctx.kernel.irq.raise_irq(irq, cpu)
 
 
+def bh_device(name: str) -> Any:
+    """bottomhalf's stand-in for device discovery: the virtual device ``name``
+    (see bottomhalf.devices), or None.  Attach with request_irq(dev.irq, ...)."""
+    return _ctx().kernel.devices.get(name)
+
+
 # ======================================================================
 # softirqs
 
@@ -1638,6 +1644,7 @@ def kfree(obj: Any) -> None:
 # What `from bottomhalf.linux import *` gives a module.
 
 __all__ = [
+    "bh_device",
     "bh_raise_irq",
     "ATOMIC_INIT",
     "BLOCK_SOFTIRQ",

@@ -208,6 +208,7 @@ class Sched:
         woke = [False]
 
         def hrtimer_wakeup(irq_ctx: ExecCtx, timer: HrTimer) -> None:
+            self.kernel.irq.loc[irq_ctx.cpu] += 1  # a local timer interrupt
             woke[0] = True
             self.wake_up_process(task)
 
