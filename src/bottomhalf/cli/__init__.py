@@ -27,9 +27,7 @@ import sys
 from collections.abc import Sequence
 
 from . import lesson, run
-from .common import EXIT_FAILURE, CliError, error
-
-EXIT_INTERRUPTED = 130
+from .common import EXIT_FAILURE, EXIT_INTERRUPTED, CliError, error
 
 GROUPS = (lesson, run)
 

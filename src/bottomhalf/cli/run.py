@@ -21,16 +21,18 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .common import EXIT_FAILURE, CliError, error
+from .common import EXIT_FAILURE, EXIT_INTERRUPTED, CliError, error
+
+if TYPE_CHECKING:
+    from bottomhalf import Kernel
 
 # Without --for, run until idle but give up after this long (virtual time on
 # sim, wall clock on real): a module with a periodic timer is never idle.
 # On real it also bounds each insmod and rmmod, which could otherwise wait
 # forever; sim detects such a hang by itself.
 DEFAULT_TIMEOUT_MS = 10_000
-EXIT_INTERRUPTED = 130
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -105,7 +107,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     params = parse_params(args.param, names)
 
     from bottomhalf import Kernel
-    from bottomhalf.errors import BottomHalfError, IdleTimeout, KernelHang
 
     try:
         kernel = Kernel(cpus=args.cpus, engine=args.engine, seed=args.seed)
@@ -115,38 +116,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     problems: list[str] = []
     interrupted = False
     with kernel as k:
-        loaded: list[str] = []
         try:
-            for path, name in zip(args.files, names, strict=True):
-                try:
-                    _bounded(args, f"insmod {path}", k.insmod, path, **params[name])
-                except KernelHang as e:
-                    problems.append(f"{name}: init hangs: {e}")
-                    break
-                except BottomHalfError as e:
-                    problems.append(str(e))
-                    break
-                loaded.append(name)
+            loaded = load_all(k, args, names, params, problems)
             if not problems:
-                try:
-                    if args.for_ms is None:
-                        k.run_until_idle(timeout_ms=args.timeout_ms)
-                    else:
-                        k.run_for(args.for_ms)
-                except IdleTimeout as e:
-                    problems.append(f"not idle after {args.timeout_ms:g} ms (use --for MS to run "
-                                    "for a fixed time); still busy:\n"
-                                    + "\n".join(f"  {b}" for b in e.busy))
-                except BottomHalfError as e:
-                    problems.append(str(e))
+                let_run(k, args, problems)
             for name in reversed(loaded):
-                try:
-                    _bounded(args, f"rmmod {name}", k.rmmod, name)
-                except BottomHalfError as e:
-                    problems.append(f"rmmod {name}: {e}")
+                unload(k, args, name, problems)
         except KeyboardInterrupt:
             interrupted = True
-        except CliError as e:
+        except CliError as e:  # real: a call that did not return; leave it to halt()
             problems.append(str(e))
         log = k.dmesg()
     sys.stdout.write("".join(line + "\n" for line in log))
@@ -156,6 +134,50 @@ def cmd_run(args: argparse.Namespace) -> int:
         error("interrupted")
         return EXIT_INTERRUPTED
     return EXIT_FAILURE if problems else 0
+
+
+def load_all(k: Kernel, args: argparse.Namespace, names: list[str],
+             params: dict[str, dict[str, str]], problems: list[str]) -> list[str]:
+    """insmod each file in order, stopping at the first failure; returns the loaded names."""
+    from bottomhalf.errors import BottomHalfError, KernelHang
+
+    loaded: list[str] = []
+    for path, name in zip(args.files, names, strict=True):
+        try:
+            _bounded(args, f"insmod {path}", k.insmod, path, **params[name])
+        except KernelHang as e:
+            problems.append(f"{name}: init hangs: {e}")
+            break
+        except BottomHalfError as e:
+            problems.append(str(e))
+            break
+        loaded.append(name)
+    return loaded
+
+
+def let_run(k: Kernel, args: argparse.Namespace, problems: list[str]) -> None:
+    """Run for --for MS, or until idle within --timeout."""
+    from bottomhalf.errors import BottomHalfError, IdleTimeout
+
+    try:
+        if args.for_ms is None:
+            k.run_until_idle(timeout_ms=args.timeout_ms)
+        else:
+            k.run_for(args.for_ms)
+    except IdleTimeout as e:
+        problems.append(f"not idle after {args.timeout_ms:g} ms (use --for MS to run for a fixed "
+                        "time); still busy:\n" + "\n".join(f"  {b}" for b in e.busy))
+    except BottomHalfError as e:
+        problems.append(str(e))
+
+
+def unload(k: Kernel, args: argparse.Namespace, name: str, problems: list[str]) -> None:
+    from bottomhalf.errors import BottomHalfError
+
+    try:
+        _bounded(args, f"rmmod {name}", k.rmmod, name)
+    except BottomHalfError as e:
+        problems.append(f"rmmod {name}: {e}")
 
 
 def _bounded(opts: argparse.Namespace, what: str, fn: Callable[..., Any], *args: Any,
