@@ -125,6 +125,19 @@ def test_lesson_printk_hides_info_from_console_only(lesson: str) -> None:
     assert counts == ["1", "1"]
 
 
+def test_lesson_prose_matches_its_output(lesson: str) -> None:
+    """The facts the prose reads off the output are in the output (a change in the kernel's
+    behaviour fails here, so that the prose gets re-read)."""
+    softirq = section(lesson, 10)
+    assert re.search(r"^ +ksoftirqd/0-\d+ +\[000\] ..s.. .* tasklet_entry: ", softirq, re.M)
+    wq = section(lesson, 11)
+    assert "kworker/u8:0-my_wq (pid" in wq
+    assert re.search(r"^ +insmod-\d+ +\[\d{3}\] .* workqueue_queue_work: .* workqueue=my_wq "
+                     r"req_cpu=8192 ", wq, re.M)
+    assert re.search(r"^ +kworker/u8:0-\d+ +\[\d{3}\] .* workqueue_execute_start: ", wq, re.M)
+    assert re.search(r"^pool\[08\] .* cpus=0-1 ", wq.replace("    pool", "pool"), re.M)
+
+
 def test_lesson_list() -> None:
     """--list names the steps, one a line, numbered."""
     r = bh("lesson", "--list")
