@@ -168,7 +168,8 @@ class Lesson:
         """The user types ``line`` ("$ cmd" or "# cmd" for root): time passes,
         the command runs, and its output and anything new on the console show."""
         prompt, _, command = line.partition(" ")
-        assert prompt in ("$", "#"), line
+        if prompt not in ("$", "#"):
+            raise ValueError(f"a lesson command starts with a '$' or '#' prompt: {line!r}")
         pause_s = self.rng.uniform(*THINK_S) + len(line) * self.rng.uniform(*PER_CHAR_S)
         self.k.run_for(round(pause_s * 1000, 3))
         result = self.shell.run(command)
