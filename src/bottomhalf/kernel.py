@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from . import report
 from .context import ExecCtx, _local, current_ctx
@@ -197,6 +197,19 @@ class Kernel:
         if not hasattr(self, "log"):
             return []
         return self.log.dmesg_lines()
+
+    def attach_console(self, stream: TextIO) -> None:
+        """Make ``stream`` a console: each new log record whose level is below
+        console_loglevel (the first value of /proc/sys/kernel/printk) is written
+        to it as ``[    1.000000] text``.  Linux's consoles are drivers (VGA,
+        serial); this is bottomhalf's way to attach one."""
+        self._check_running()
+        self.log.attach_console(stream)
+
+    def detach_console(self, stream: TextIO) -> None:
+        """Stop writing log records to ``stream``."""
+        self._check_running()
+        self.log.detach_console(stream)
 
     def printk(self, ctx: ExecCtx | None, fmt: str, *args: Any) -> None:
         text = vsprintf(fmt, args, self.symbols.symbol, self.symbols.pointer) if args else fmt
