@@ -818,7 +818,20 @@ def _remember(ptr: Any, container: Any) -> None:
         pass
 
 
-from_tasklet = from_timer = from_work = container_of
+def from_tasklet(var: Any, t: tasklet_struct, field: str) -> Any:
+    """``from_tasklet(var, t, field)``: the struct of ``var``'s type whose ``field``
+    is ``t`` (``var`` is that class, or any instance of it)."""
+    return container_of(t, var, field)
+
+
+def from_timer(var: Any, timer: timer_list, field: str) -> Any:
+    """``from_timer(var, timer, field)``: as from_tasklet, for an embedded timer_list."""
+    return container_of(timer, var, field)
+
+
+def from_work(var: Any, work: Any, field: str) -> Any:
+    """``from_work(var, work, field)``: as from_tasklet, for an embedded work_struct."""
+    return container_of(work, var, field)
 
 
 # ======================================================================
