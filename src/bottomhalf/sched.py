@@ -210,15 +210,14 @@ class Sched:
             woke[0] = True
             self.wake_up_process(task)
 
-        timers = self.kernel.timers
-        timer = timers.hrtimer_init(hrtimer_wakeup, ctx.cpu, "hrtimer_wakeup")
+        hr = self.kernel.timers.hr
+        timer = hr.init(hrtimer_wakeup, ctx.cpu, "hrtimer_wakeup")
         now = self.kernel.engine.now_ns()
-        timers.hrtimer_start_range_ns(ctx, timer, now + (ns if min_ns is None else min_ns),
-                                      now + ns)
+        hr.start_range_ns(ctx, timer, now + (ns if min_ns is None else min_ns), now + ns)
         try:
             self.sleep_until(ctx, lambda: woke[0], TASK_UNINTERRUPTIBLE, why)
         finally:
-            timers.hrtimer_cancel(ctx, timer)
+            hr.cancel(ctx, timer)
 
     def busy_wait(self, ctx: ExecCtx, ns: int) -> None:
         """Burn ``ns`` of CPU (mdelay/udelay/ndelay)."""

@@ -1,8 +1,7 @@
 """jiffies, the timer wheel, the tick and the local timer interrupt.
 
-Mirrors kernel/time/timer.c, include/linux/jiffies.h and the part of
-kernel/time/hrtimer.c that decides when a CPU's local timer interrupt fires
-(reference §7).
+Mirrors kernel/time/timer.c, include/linux/jiffies.h and the tick part of
+kernel/time/tick-sched.c (reference §7).
 
 * ``jiffies`` counts ticks of 1/HZ s from ``INITIAL_JIFFIES``; jiffy ``j``
   begins at ``(j - INITIAL_JIFFIES) * TICK_NSEC`` ns after boot.
@@ -21,31 +20,26 @@ kernel/time/hrtimer.c that decides when a CPU's local timer interrupt fires
   levels first, and within a bucket the most recently queued timer first.
   Callbacks run in softirq context on the base's CPU, with interrupts off for
   ``TIMER_IRQSAFE`` timers.
-* Every CPU has one *local timer interrupt* (LOC in /proc/interrupts): the
-  hrtimers of the CPU - the tick and the sleepers of ``usleep_range`` - sit
-  in one queue ordered by their hard expiry; the interrupt fires at the
-  earliest, counts once, and runs every hrtimer whose soft expiry has passed
-  (so a ``usleep_range`` ends early when another hrtimer interrupt of its CPU
-  comes after its minimum).
-* The tick runs only for jiffies where a timer is due (as NO_HZ does for an
-  idle CPU).  Linux also ticks every jiffy while a CPU is busy; those ticks
-  change nothing here but LOC, which therefore counts fewer interrupts than
-  Linux would on a busy CPU.  Linux 6.9+ lets an idle CPU's global timers be
-  expired by another CPU (timer migration); here every timer runs on its
-  own base's CPU.
+* The tick is an hrtimer of its CPU (see hrtimer.py) programmed only for
+  the jiffies where a timer is due, as NO_HZ does on an idle CPU: it is
+  re-evaluated when the local timer interrupt exits, not re-armed by its
+  handler.  Linux also ticks every jiffy while a CPU is busy; here those
+  ticks are left out, which changes LOC (fewer interrupts on a busy CPU) and
+  lets a ``usleep_range`` on a busy CPU last until its maximum.
+* Linux 6.9+ lets another CPU expire an idle CPU's global timers (timer
+  migration); here every timer runs on its own base's CPU.
 
 Guards: ``TimerBase.lock`` (a raw lock) protects a base's buckets, ``clk`` and
-``running_timer``; ``Timers.hr_locks[cpu]`` protects that CPU's hrtimer queue.
+``running_timer``.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .context import ExecCtx
-from .engines.base import HrTimer
+from .hrtimer import HrTimers, hrtimer
 from .softirq import TIMER_SOFTIRQ
 from .task import Task
 
@@ -197,29 +191,6 @@ class TimerBase:
         return min(self.bucket_expiry.values())
 
 
-class hrtimer:  # noqa: N801 - the kernel's name
-    """struct hrtimer: ``function(ctx, timer)`` runs in hard-IRQ context on
-    ``cpu`` once the local timer interrupt comes after ``softexpires``; that
-    interrupt is due at ``expires`` at the latest."""
-
-    __slots__ = ("function", "cpu", "softexpires", "expires", "seq", "active", "name",
-                 "housekeeping")
-
-    def __init__(self, function: Callable[[ExecCtx, hrtimer], None], cpu: int, name: str,
-                 housekeeping: bool = False) -> None:
-        self.function = function
-        self.cpu = cpu
-        self.softexpires = 0
-        self.expires = 0
-        self.seq = 0
-        self.active = False
-        self.name = name
-        self.housekeeping = housekeeping
-
-    def key(self) -> tuple[int, int]:
-        return self.expires, self.seq
-
-
 class Timers:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
@@ -227,12 +198,10 @@ class Timers:
         n = kernel.ncpus
         self.bases = [[TimerBase(c, i, engine.new_raw_lock()) for i in range(NR_BASES)]
                       for c in range(n)]
-        self.hr_queues: list[list[hrtimer]] = [[] for _ in range(n)]
-        self.hr_locks = [engine.new_raw_lock() for _ in range(n)]
-        self.clockevents = [HrTimer(self._hrtimer_interrupt, c, "local_timer") for c in range(n)]
-        self.ticks = [hrtimer(self._tick_sched_timer, c, "tick_sched_timer", True)
+        # The local timer interrupt re-evaluates the (stopped) tick on its way out.
+        self.hr = HrTimers(kernel, self.program_tick)
+        self.ticks = [hrtimer(self._tick_sched_timer, c, "tick_sched_timer", housekeeping=True)
                       for c in range(n)]
-        self._hr_seq = 0
         self._warned_leak = False
         self._warned_add = False
         # Other users of the periodic tick (e.g. the workqueue CPU-hog check):
@@ -533,81 +502,6 @@ class Timers:
             ctx.preempt_count = count
 
     # ------------------------------------------------------------------
-    # hrtimers and the local timer interrupt
-    def hrtimer_init(self, fn: Callable[[ExecCtx, hrtimer], None], cpu: int,
-                     name: str) -> hrtimer:
-        return hrtimer(fn, cpu, name)
-
-    def hrtimer_start_range_ns(self, ctx: ExecCtx, t: hrtimer, soft_ns: int,
-                               hard_ns: int) -> None:
-        """Arm ``t`` to fire between ``soft_ns`` and ``hard_ns`` (ns since boot)."""
-        cpu = t.cpu
-        lock = self.hr_locks[cpu]
-        lock.acquire(ctx)
-        q = self.hr_queues[cpu]
-        if t.active:
-            q.remove(t)
-        self._hr_seq += 1
-        t.seq = self._hr_seq
-        t.softexpires = soft_ns
-        t.expires = max(soft_ns, hard_ns)
-        t.active = True
-        bisect.insort(q, t, key=hrtimer.key)
-        first = q[0] is t
-        lock.release(ctx)
-        if first:
-            self._program_clockevent(ctx, cpu)
-
-    def hrtimer_cancel(self, ctx: ExecCtx, t: hrtimer) -> bool:
-        cpu = t.cpu
-        lock = self.hr_locks[cpu]
-        lock.acquire(ctx)
-        was = t.active
-        if was:
-            first = self.hr_queues[cpu][0] is t
-            self.hr_queues[cpu].remove(t)
-            t.active = False
-        lock.release(ctx)
-        if was and first:
-            self._program_clockevent(ctx, cpu)
-        return was
-
-    def _program_clockevent(self, ctx: ExecCtx, cpu: int) -> None:
-        lock = self.hr_locks[cpu]
-        lock.acquire(ctx)
-        q = self.hr_queues[cpu]
-        when = q[0].expires if q else None
-        lock.release(ctx)
-        engine = self.kernel.engine
-        ce = self.clockevents[cpu]
-        if when is None:
-            engine.hrtimer_cancel(ce)
-        elif not ce.active or ce.expires_ns != when:
-            engine.hrtimer_start(ce, when)
-
-    def _hrtimer_interrupt(self, ctx: ExecCtx, _ce: HrTimer) -> None:
-        """hrtimer_interrupt(): one LOC interrupt runs every hrtimer that is due."""
-        k = self.kernel
-        cpu = ctx.cpu
-        k.irq.loc[cpu] += 1
-        lock = self.hr_locks[cpu]
-        q = self.hr_queues[cpu]
-        while True:
-            now = k.engine.now_ns()
-            lock.acquire(ctx)
-            if not q or q[0].softexpires > now:
-                lock.release(ctx)
-                break
-            t = q.pop(0)
-            t.active = False
-            lock.release(ctx)
-            t.function(ctx, t)
-        # The tick is stopped (NO_HZ): it is re-evaluated on the way out, not
-        # re-armed by its handler, so the loop above could reach every sleeper.
-        self.program_tick(ctx, cpu)
-        self._program_clockevent(ctx, cpu)
-
-    # ------------------------------------------------------------------
     # the tick
     def program_tick(self, ctx: ExecCtx, cpu: int) -> None:
         """Program the tick of ``cpu`` for the next jiffy where a timer is due."""
@@ -617,12 +511,12 @@ class Timers:
             due.append(now_j + 1)
         tick = self.ticks[cpu]
         if not due:
-            self.hrtimer_cancel(ctx, tick)
+            self.hr.cancel(ctx, tick)
             return
         when = self.jiffy_ns(max(min(due), now_j + 1))
         if tick.active and tick.expires == when:
             return
-        self.hrtimer_start_range_ns(ctx, tick, when, when)
+        self.hr.start_range_ns(ctx, tick, when, when)
 
     def _tick_sched_timer(self, ctx: ExecCtx, _t: hrtimer) -> None:
         """tick_sched_timer -> update_process_times -> run_local_timers."""
@@ -646,10 +540,7 @@ class Timers:
         return t
 
     def user_timers_pending(self) -> int:
-        n = sum(b.user_pending for bases in self.bases for b in bases)
-        for q in self.hr_queues:
-            n += sum(1 for t in q if not t.housekeeping)
-        return n
+        return sum(b.user_pending for bases in self.bases for b in bases) + self.hr.pending()
 
     def all_pending(self) -> list[timer_list]:
         out: list[timer_list] = []
