@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bottomhalf import Kernel
-from bottomhalf.errors import KernelHang
+from bottomhalf.errors import KernelHang, ModuleLoadError
 from bottomhalf.linux import (
     DECLARE_TASKLET,
     DECLARE_TASKLET_DISABLED,
@@ -452,6 +452,15 @@ def test_declare_tasklet_takes_a_callback_since_5_9() -> None:
     """The old 3-argument DECLARE_TASKLET(name, func, data) fails, pointing to DECLARE_TASKLET_OLD."""
     with pytest.raises(TypeError, match="DECLARE_TASKLET_OLD"):
         DECLARE_TASKLET(lambda data: None, 1234)  # type: ignore[call-arg]
+
+
+def test_module_with_the_old_declare_tasklet_fails_to_load(kernel: Kernel) -> None:
+    """insmod of a pre-5.9 DECLARE_TASKLET user fails, naming DECLARE_TASKLET_OLD; nothing stays."""
+    with pytest.raises(ModuleLoadError, match=r"use DECLARE_TASKLET_OLD\(func\)"):
+        kernel.insmod(module_path("old_declare_tasklet.py"))
+    assert kernel.lsmod() == []
+    kernel.run_until_idle(timeout_ms=5000)
+    assert not any(m.startswith("old tasklet data") for m in messages(kernel))
 
 
 def test_initialisers_pass_what_linux_passes(kernel: Kernel) -> None:
