@@ -16,6 +16,7 @@ import pytest
 from bottomhalf import Kernel
 from bottomhalf.linux import (
     HZ,
+    INIT_DELAYED_WORK,
     IRQ_HANDLED,
     TASK_INTERRUPTIBLE,
     TIMER_IRQSAFE,
@@ -23,6 +24,7 @@ from bottomhalf.linux import (
     add_timer_on,
     del_timer,
     del_timer_sync,
+    delayed_work,
     from_timer,
     in_interrupt,
     in_serving_softirq,
@@ -40,6 +42,7 @@ from bottomhalf.linux import (
     ndelay,
     preempt_disable,
     request_irq,
+    schedule_delayed_work,
     schedule_timeout,
     set_current_state,
     smp_processor_id,
@@ -663,3 +666,14 @@ def test_bh_disabled_section_delays_the_timer_softirq(sim: Kernel, cpu: int) -> 
 
     sim.call(section, cpu=cpu)
     assert log == [(6 * MS, "t")]
+
+
+def test_reinitialising_a_queued_delayed_work_forgets_its_timer(sim: Kernel) -> None:
+    """INIT_DELAYED_WORK on a queued item drops its timer completely: the kernel goes idle."""
+    ran: list[int] = []
+    dw = delayed_work()
+    sim.call(INIT_DELAYED_WORK, dw, lambda w: ran.append(sim.now_ns))
+    sim.call(schedule_delayed_work, dw, 10)
+    sim.call(INIT_DELAYED_WORK, dw, lambda w: ran.append(sim.now_ns))
+    sim.run_until_idle()
+    assert ran == [] and sim.now_ns == 0

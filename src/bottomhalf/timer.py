@@ -161,9 +161,8 @@ class timer_list:  # noqa: N801 - the kernel's name
 
     @base_cpu.setter
     def base_cpu(self, value: int) -> None:
-        if value < 0 and self.entry is not None:  # re-initialised while queued
-            self.entry.remove(self)
-            self.entry = None
+        if value < 0 and self.base is not None:  # re-initialised: forget any queueing
+            detach_if_pending(self.base, self)
 
     def __repr__(self) -> str:
         name = getattr(self.function, "__name__", None)
@@ -189,6 +188,24 @@ class TimerBase:
         if not self.bucket_expiry:
             return self.clk + NEXT_TIMER_MAX_DELTA
         return min(self.bucket_expiry.values())
+
+
+def detach_if_pending(base: TimerBase, t: timer_list) -> int:
+    """Unlink ``t`` from its bucket (or from a batch collected for expiry); 1 if it was there.
+
+    The caller holds ``base.lock`` (or owns the timer outright, as an initialiser does).
+    """
+    lst = t.entry
+    if lst is None:
+        return 0
+    lst.remove(t)
+    if not lst and base.vectors.get(t.idx) is lst:
+        del base.vectors[t.idx]
+        del base.bucket_expiry[t.idx]
+    t.entry = None
+    if not t.housekeeping:
+        base.user_pending -= 1
+    return 1
 
 
 class Timers:
@@ -267,19 +284,6 @@ class Timers:
         if not t.housekeeping:
             base.user_pending += 1
 
-    def _detach_if_pending(self, base: TimerBase, t: timer_list) -> int:
-        lst = t.entry
-        if lst is None:
-            return 0
-        lst.remove(t)
-        if not lst and base.vectors.get(t.idx) is lst:
-            del base.vectors[t.idx]
-            del base.bucket_expiry[t.idx]
-        t.entry = None
-        if not t.housekeeping:
-            base.user_pending -= 1
-        return 1
-
     def _lock_timer_base(self, ctx: ExecCtx, t: timer_list) -> TimerBase:
         while True:
             base = t.base or self._base_for(ctx.cpu, t.flags)
@@ -326,7 +330,7 @@ class Timers:
         else:
             base = self._lock_timer_base(ctx, t)
             self._forward(base)
-        ret = self._detach_if_pending(base, t)
+        ret = detach_if_pending(base, t)
         if not ret and only_if_pending:
             base.lock.release(ctx)
             return 0
@@ -385,7 +389,7 @@ class Timers:
         if t.entry is None:
             return 0
         base = self._lock_timer_base(ctx, t)
-        ret = self._detach_if_pending(base, t)
+        ret = detach_if_pending(base, t)
         base.lock.release(ctx)
         return ret
 
@@ -399,7 +403,7 @@ class Timers:
         while True:
             base = self._lock_timer_base(ctx, t)
             if base.running_timer is not t:
-                ret = self._detach_if_pending(base, t)
+                ret = detach_if_pending(base, t)
                 if shutdown:
                     t.function = None
                     t.shutdown = True
@@ -471,7 +475,7 @@ class Timers:
         while head:
             t = head[0]
             base.running_timer = t
-            self._detach_if_pending(base, t)
+            detach_if_pending(base, t)
             fn = t.function
             base.lock.release(ctx)
             if fn is None:
