@@ -285,6 +285,15 @@ class RealEngine(Engine):
     def yield_cpu(self, ctx: ExecCtx) -> None:
         time.sleep(0)
 
+    def spin_park(self, ctx: ExecCtx, why: str) -> None:
+        """A real spin: give other threads a moment, then let the caller re-check."""
+        if self.halting:
+            raise Halted()
+        time.sleep(0)
+
+    def unpark(self, task: Task) -> None:
+        pass  # spinners poll
+
     def run_task_to_completion(self, task: Task) -> None:
         self.start_task(task)
         task.e_done.wait()

@@ -471,7 +471,9 @@ class SimEngine(Engine):
                 return
             task.e_token = None
             task.e_go = True
-            self.cpus[ev[3]].need_resched = False  # the switch to it happens now
+            cpu = self.cpus[ev[3]]
+            if cpu.curr is task:
+                cpu.need_resched = False  # the woken task now has the CPU
             task.e_g.switch(POKE)
         elif kind == _IRQ:
             cpu = self.cpus[ev[3]]
