@@ -973,7 +973,10 @@ def _tasklet_ready(t: Any, fn: str) -> ExecCtx:
 
 
 def tasklet_schedule(t: tasklet_struct) -> None:
-    ctx = _tasklet_ready(t, "tasklet_schedule")
+    if type(t) is tasklet_struct and (t.func is not None or t.callback is not None):
+        ctx = _ctx()  # the fast path of the checks below
+    else:
+        ctx = _tasklet_ready(t, "tasklet_schedule")
     ctx.kernel.tasklets.schedule(ctx, t)
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .context import SOFTIRQ_DISABLE_OFFSET, SOFTIRQ_OFFSET, ExecCtx
+from .context import IRQ_COUNT_MASK, SOFTIRQ_DISABLE_OFFSET, SOFTIRQ_OFFSET, ExecCtx
 from .task import TASK_INTERRUPTIBLE, TASK_RUNNING, Task
 
 if TYPE_CHECKING:
@@ -78,9 +78,16 @@ class Softirq:
     # raising
     def raise_softirq_irqoff(self, ctx: ExecCtx, nr: int) -> None:
         """Mark ``nr`` pending on this CPU; outside interrupt context, wake ksoftirqd."""
-        self.__raise_softirq_irqoff(ctx, nr)
-        if not ctx.in_interrupt():
-            self.wakeup_softirqd(ctx.cpu)
+        trace = self.kernel.trace
+        if trace.on:
+            trace.softirq_raise(ctx, nr)
+        cpu = ctx.cpu
+        self.pending[cpu] |= 1 << nr
+        if not ctx.preempt_count & IRQ_COUNT_MASK:  # !in_interrupt()
+            self.stalled[cpu] = False
+            t = self.ksoftirqd[cpu]
+            if t is not None and t.state != TASK_RUNNING:
+                self.kernel.sched.wake_up_process(t)
 
     def __raise_softirq_irqoff(self, ctx: ExecCtx, nr: int) -> None:
         trace = self.kernel.trace
@@ -106,6 +113,10 @@ class Softirq:
         t = self.ksoftirqd[cpu]
         if t is not None:
             self.kernel.sched.wake_up_process(t)
+
+    @property
+    def any_stalled(self) -> bool:
+        return True in self.stalled
 
     def unstall(self, cpu: int) -> None:
         """Something changed that may let a stalled pass make progress."""

@@ -31,6 +31,7 @@ CPU's list is only touched by that CPU with its interrupts off.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -81,7 +82,9 @@ class Tasklets:
         n = kernel.ncpus
         self.vec: list[deque[tasklet_struct]] = [deque() for _ in range(n)]
         self.hi_vec: list[deque[tasklet_struct]] = [deque() for _ in range(n)]
-        self.lock = kernel.engine.new_raw_lock()
+        # The state bits are changed with atomic operations in Linux (no spinlock,
+        # no preempt count): one plain lock stands for them here.
+        self.bits = threading.Lock()
         self._warned_sched = False
         kernel.softirq.open_softirq(TASKLET_SOFTIRQ, self.tasklet_action)
         kernel.softirq.open_softirq(HI_SOFTIRQ, self.tasklet_hi_action)
@@ -95,21 +98,22 @@ class Tasklets:
     # scheduling
     def schedule(self, ctx: ExecCtx, t: tasklet_struct, hi: bool = False) -> None:
         """tasklet_schedule / tasklet_hi_schedule."""
-        lock = self.lock
-        lock.acquire(ctx)
-        if t.state & _SCHED:
-            lock.release(ctx)
-            return
-        t.state |= _SCHED
-        lock.release(ctx)
+        with self.bits:
+            if t.state & _SCHED:
+                return
+            t.state |= _SCHED
         engine = self.kernel.engine
         was_off = ctx.irqs_off
         if not was_off:
             engine.local_irq_disable(ctx)
         cpu = ctx.cpu
         t.queued_on = cpu
-        (self.hi_vec if hi else self.vec)[cpu].append(t)
-        self.kernel.softirq.raise_softirq_irqoff(ctx, HI_SOFTIRQ if hi else TASKLET_SOFTIRQ)
+        if hi:
+            self.hi_vec[cpu].append(t)
+            self.kernel.softirq.raise_softirq_irqoff(ctx, HI_SOFTIRQ)
+        else:
+            self.vec[cpu].append(t)
+            self.kernel.softirq.raise_softirq_irqoff(ctx, TASKLET_SOFTIRQ)
         if not was_off:
             engine.local_irq_enable(ctx)
 
@@ -134,31 +138,42 @@ class Tasklets:
         todo = list(mine)
         mine.clear()
         engine.local_irq_enable(ctx)
-        lock = self.lock
+        bits = self.bits
+        softirq = k.softirq
         progress = False
         for t in todo:
-            lock.acquire(ctx)
-            if not t.state & _RUN:  # tasklet_trylock
-                t.state |= _RUN
-                if t.count == 0:
-                    lock.release(ctx)
-                    if self._clear_sched(ctx, t):
-                        self._run(ctx, t)
-                    self._unlock(ctx, t)
-                    progress = True
+            with bits:
+                st = t.state
+                runnable = not st & _RUN and t.count == 0
+                if runnable:
+                    # tasklet_trylock() and tasklet_clear_sched() in one step
+                    t.state = (st | _RUN) & ~_SCHED
+                    t.queued_on = -1
+                    woken = t.waiters
+                    spun = t.spinners
+                    if woken:
+                        t.waiters = []
+                    if spun:
+                        t.spinners = []
+            if runnable:
+                if woken or spun:
+                    self._wake(woken, spun)
+                if st & _SCHED:
+                    self._run(ctx, t)
+                else:
+                    self._sched_not_set(ctx, t)
+                self._unlock(ctx, t)
+                progress = True
+                if softirq.any_stalled:
                     # A CPU retrying this tasklet can now make progress.
                     for other in range(k.ncpus):
                         if other != cpu:
-                            k.softirq.unstall(other)
-                    continue
-                lock.release(ctx)
-                self._unlock(ctx, t)
-            else:
-                lock.release(ctx)
+                            softirq.unstall(other)
+                continue
             # Running elsewhere or disabled: back to the tail, retry later.
             engine.local_irq_disable(ctx)
             vec[cpu].append(t)
-            k.softirq.raise_softirq_irqoff_quiet(ctx, nr)
+            softirq.raise_softirq_irqoff_quiet(ctx, nr)
             engine.local_irq_enable(ctx)
         return progress
 
@@ -176,33 +191,44 @@ class Tasklets:
 
     def _clear_sched(self, ctx: ExecCtx, t: tasklet_struct) -> bool:
         """tasklet_clear_sched(): drop SCHED and wake its waiters; WARN_ONCE if unset."""
-        lock = self.lock
-        lock.acquire(ctx)
-        if t.state & _SCHED:
-            t.state &= ~_SCHED
-            t.queued_on = -1
-            self._wake_var(ctx, t)  # releases the lock
+        with self.bits:
+            if t.state & _SCHED:
+                t.state &= ~_SCHED
+                t.queued_on = -1
+                woken, t.waiters = t.waiters, []
+                spun, t.spinners = t.spinners, []
+                was_set = True
+            else:
+                was_set = False
+        if was_set:
+            self._wake(woken, spun)
             return True
-        lock.release(ctx)
+        self._sched_not_set(ctx, t)
+        return False
+
+    def _sched_not_set(self, ctx: ExecCtx, t: tasklet_struct) -> None:
         if not self._warned_sched:
             self._warned_sched = True
             k = self.kernel
             kind = "callback" if t.use_callback else "func"
             k.warn(ctx, f"tasklet SCHED state not set: {kind} "
                         f"{k.symbols.symbol(t.handler, True)}")
-        return False
 
     def _unlock(self, ctx: ExecCtx, t: tasklet_struct) -> None:
         """tasklet_unlock(): clear RUN and wake whoever waits for it."""
-        self.lock.acquire(ctx)
-        t.state &= ~_RUN
-        self._wake_var(ctx, t)
+        with self.bits:
+            t.state &= ~_RUN
+            woken = t.waiters
+            spun = t.spinners
+            if woken:
+                t.waiters = []
+            if spun:
+                t.spinners = []
+        if woken or spun:
+            self._wake(woken, spun)
 
-    def _wake_var(self, ctx: ExecCtx, t: tasklet_struct) -> None:
-        """wake_up_var(&t->state); called with the lock held, releases it."""
-        waiters, t.waiters = t.waiters, []
-        spinners, t.spinners = t.spinners, []
-        self.lock.release(ctx)
+    def _wake(self, waiters: list[Task], spinners: list[Task]) -> None:
+        """wake_up_var(&t->state)."""
         k = self.kernel
         for w in waiters:
             k.sched.wake_up_process(w)
@@ -212,9 +238,9 @@ class Tasklets:
     # ------------------------------------------------------------------
     # disable / enable / wait / kill
     def disable_nosync(self, ctx: ExecCtx, t: tasklet_struct) -> None:
-        self.lock.acquire(ctx)
+        self.bits.acquire()
         t.count += 1
-        self.lock.release(ctx)
+        self.bits.release()
 
     def disable(self, ctx: ExecCtx, t: tasklet_struct) -> None:
         """tasklet_disable(): count++, then sleep until it is not running."""
@@ -228,16 +254,16 @@ class Tasklets:
 
     def enable(self, ctx: ExecCtx, t: tasklet_struct) -> None:
         """tasklet_enable(): count--; a queued tasklet runs at the next pass."""
-        self.lock.acquire(ctx)
+        self.bits.acquire()
         if t.count <= 0:
-            self.lock.release(ctx)
+            self.bits.release()
             self.kernel.warn(ctx, f"bottomhalf: tasklet_enable({self.name(t)}) on a tasklet "
                                   "that is not disabled: count left at 0 (Linux would make it "
                                   "negative and the tasklet would never run again)")
             return
         t.count -= 1
         queued = t.queued_on
-        self.lock.release(ctx)
+        self.bits.release()
         if t.count == 0 and queued >= 0:
             self.kernel.softirq.unstall(queued)
 
@@ -246,11 +272,11 @@ class Tasklets:
         """Sleep until the tasklet is not running (wait_var_event on its state)."""
         k = self.kernel
         k.sched.might_sleep(ctx, what, depth=3)
-        lock = self.lock
+        lock = self.bits
         task = ctx.task
 
         def not_running() -> bool:
-            lock.acquire(ctx)
+            lock.acquire()
             try:
                 if not t.state & _RUN:
                     return True
@@ -258,22 +284,22 @@ class Tasklets:
                     t.waiters.append(task)
                 return False
             finally:
-                lock.release(ctx)
+                lock.release()
 
         k.sched.sleep_until(ctx, not_running, TASK_UNINTERRUPTIBLE,
                             f"{what}({self.name(t)}) until it stops running")
 
     def unlock_spin_wait(self, ctx: ExecCtx, t: tasklet_struct) -> None:
         """tasklet_unlock_spin_wait(): spin until the tasklet is not running."""
-        lock = self.lock
+        lock = self.bits
         while True:
-            lock.acquire(ctx)
+            lock.acquire()
             if not t.state & _RUN:
-                lock.release(ctx)
+                lock.release()
                 return
             if ctx.task not in t.spinners:
                 t.spinners.append(ctx.task)
-            lock.release(ctx)
+            lock.release()
             self.kernel.engine.spin_park(
                 ctx, f"tasklet_unlock_spin_wait({self.name(t)}) until it stops running")
 
@@ -282,12 +308,12 @@ class Tasklets:
         k = self.kernel
         if ctx.in_interrupt():
             k.log_line(5, "Attempt to kill tasklet from interrupt")
-        lock = self.lock
+        lock = self.bits
         task = ctx.task
         name = self.name(t)
 
         def owned_sched() -> bool:
-            lock.acquire(ctx)
+            lock.acquire()
             try:
                 if not t.state & _SCHED:
                     t.state |= _SCHED  # test_and_set_bit succeeded: SCHED is ours
@@ -302,7 +328,7 @@ class Tasklets:
                     task.wait_desc = f"tasklet_kill({name}) until its pending run is over"
                 return False
             finally:
-                lock.release(ctx)
+                lock.release()
 
         if not owned_sched():
             k.sched.might_sleep(ctx, "tasklet_kill", depth=3)

@@ -266,6 +266,8 @@ class RealEngine(Engine):
             task.e_park.acquire()
 
     def wake_up(self, task: Task) -> bool:
+        if task.state == TASK_RUNNING:
+            return False  # ttwu's early check: already awake, nothing to do
         lock = task.e_lock
         if lock is None:
             if task.state == TASK_RUNNING or task.state == TASK_DEAD:
