@@ -407,6 +407,8 @@ class Kernel:
             return False
         if self.wq.items_in_flight:
             return False
+        if self.irq.busy():
+            return False
         return True
 
     def busy_report(self) -> list[str]:
@@ -426,6 +428,7 @@ class Kernel:
                 out.append(f"timer {self.symbols.symbol(tm.function)} armed, expires at jiffy "
                            f"{tm.expires} (in {max(0, tm.expires - self.timers.jiffies())} jiffies)")
         out.extend(self.wq.busy_items())
+        out.extend(self.irq.threads_busy())
         for task in list(self.sched.tasks.values()):
             if task.state == TASK_UNINTERRUPTIBLE and task.wait_desc:
                 out.append(f"{task.comm}/{task.pid} blocked in {task.wait_desc}")
