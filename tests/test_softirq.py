@@ -178,6 +178,28 @@ def test_softirq_loop_restarts_at_most_ten_times_then_ksoftirqd(sim: Kernel) -> 
     assert softirq_counts(sim)["TASKLET"] == [25, 0]
 
 
+def test_ksoftirqd_yields_after_ten_passes(sim: Kernel) -> None:
+    """ksoftirqd also stops after 10 passes and lets a runnable task of its CPU go first
+    (cond_resched; sim does not preempt on wakeup, so the kworker waits for that)."""
+    log: list[str] = []
+    w = work_struct()
+    INIT_WORK(w, lambda work: log.append("work"))
+    runs = []
+
+    def fn(tl: tasklet_struct) -> None:
+        runs.append(1)
+        log.append(current.comm)
+        if len(runs) == 11:
+            schedule_work_on(0, w)
+        if len(runs) < 25:
+            tasklet_schedule(tl)
+
+    request_scheduling(sim, make_tasklet(fn))
+    sim.raise_irq(17)
+    sim.run_until_idle()
+    assert log == ["swapper/0"] * 10 + ["ksoftirqd/0"] * 10 + ["work"] + ["ksoftirqd/0"] * 5
+
+
 def test_softirq_restart_limit_on_real(real: Kernel) -> None:
     """On real: the first pass runs at irq_exit, at most 10 there, the rest in ksoftirqd/0."""
     log = _self_rescheduling(real, 25)
