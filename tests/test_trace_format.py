@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from bottomhalf import Kernel
+from bottomhalf.context import ExecCtx
 from bottomhalf.linux import (
     BLOCK_SOFTIRQ,
     INIT_WORK,
@@ -259,3 +262,25 @@ def test_tasklet_events_name_module_symbols(sim: Kernel) -> None:
         "     ksoftirqd/0-3       [000] ..s..     0.000000: tasklet_entry: "
         "tasklet=my_tasklet [tasklet_driver] function=my_tasklet_func [tasklet_driver]",
     ]
+
+
+@pytest.mark.parametrize("preempt_count, irqs_off, flags", [
+    (0x00000, False, "....."),
+    (0x00000, True, "d...."),
+    (0x00200, False, "b...."),
+    (0x00200, True, "D...."),
+    (0x00201, True, "D..1."),
+    (0x00100, False, "..s.."),
+    (0x00101, False, "..s1."),
+    (0x10001, True, "d.h1."),
+    (0x10101, True, "d.H1."),
+    (0x10301, True, "D.H1."),
+    (0x0000e, False, "...e."),
+    (0x0001f, False, "...f."),
+])
+def test_flag_columns(sim: Kernel, preempt_count: int, irqs_off: bool, flags: str) -> None:
+    """Each preempt_count/IRQ state prints the columns trace_output.c prints (depth capped at f)."""
+    sim.run_until_idle()  # the boot's kthreads have run: need-resched is clear
+    ctx = ExecCtx(sim, sim.sched.find("ksoftirqd/1")[0], 1, preempt_count)
+    ctx.irqs_off = irqs_off
+    assert sim.trace.context_flags(ctx) == flags

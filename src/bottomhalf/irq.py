@@ -1,12 +1,13 @@
-"""Hard interrupts: descriptors, actions, flow handlers and threaded handlers.
+"""Hard interrupts: request and free, flow handlers, threaded handlers.
 
 Mirrors kernel/irq/{manage,handle,chip}.c and the irq_enter / irq_exit pair
 of kernel/softirq.c (reference §2).  Handlers run in hard-IRQ context
 (``HARDIRQ_OFFSET`` added, local interrupts off) on top of whatever the CPU
 was running; softirqs raised meanwhile run at ``irq_exit`` on the same CPU,
 inline, unless the interrupted context was itself in interrupt or had bottom
-halves disabled.  Spurious-interrupt detection lives in :mod:`.irqspurious`,
-the ``/proc/interrupts`` view at the end of this file.
+halves disabled.  The descriptor and action structures live in
+:mod:`.irqdesc`, spurious-interrupt detection in :mod:`.irqspurious`, the
+``/proc/interrupts`` view at the end of this file.
 
 Every line sits on an IO-APIC-like chip.  Its trigger type picks the flow
 handler, as on x86: edge lines (the default) use ``handle_edge_irq``, level

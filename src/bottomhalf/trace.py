@@ -123,7 +123,9 @@ class Trace:
             self.pipe_pos = 0
 
     # ------------------------------------------------------------------
-    def _flags(self, ctx: ExecCtx) -> str:
+    def context_flags(self, ctx: ExecCtx) -> str:
+        """The five flag columns of a trace line (trace_output.c trace_print_lat_fmt):
+        irqs-off/BH-off, need-resched, hardirq/softirq, preempt depth, migrate-disable."""
         pc = ctx.preempt_count
         bh_off = (pc & SOFTIRQ_MASK) >> 9
         irqs = ctx.irqs_off
@@ -141,7 +143,7 @@ class Trace:
             return
         task = ctx.task
         rec = TraceRecord(0, ctx.cpu, task.trace_comm(), task.pid,
-                          self._flags(ctx), event, text, args)
+                          self.context_flags(ctx), event, text, args)
         with self.lock:
             # Stamped under the lock, so the buffer is in timestamp order as
             # Linux's merge of its per-CPU buffers would show it.
