@@ -439,6 +439,8 @@ class Kernel:
             return False
         if self.wq.items_in_flight:
             return False
+        if self.irq.busy():
+            return False
         if self.devices_running and any(d.running for d in self.devices_running):
             return False
         return True
@@ -460,6 +462,7 @@ class Kernel:
                 out.append(f"timer {self.symbols.symbol(tm.function)} armed, expires at jiffy "
                            f"{tm.expires} (in {max(0, tm.expires - self.timers.jiffies())} jiffies)")
         out.extend(self.wq.busy_items())
+        out.extend(self.irq.threads_busy())
         for d in self.devices_running:
             if d.running:
                 out.append(f"interrupt source {getattr(d, 'name', d.timer.name)} on IRQ {d.irq} "

@@ -851,7 +851,6 @@ def request_threaded_irq(irq: int, handler: Callable[[int, Any], int] | None,
 def request_irq(irq: int, handler: Callable[[int, Any], int], flags: int, name: str,
                 dev: Any) -> int:
     """Register ``handler(irq, dev_id)``; returns 0 or a negative errno."""
-    _need_fn(handler, "request_irq", "handler")
     return request_threaded_irq(irq, handler, None, flags | IRQF_COND_ONESHOT, name, dev)
 
 

@@ -47,6 +47,7 @@ SOFTIRQ_NAMES = ("HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLE
                  "HRTIMER", "RCU")
 
 MAX_SOFTIRQ_RESTART = 10
+MAX_SOFTIRQ_TIME_MS = 2  # MAX_SOFTIRQ_TIME = msecs_to_jiffies(2): 1 jiffy at HZ=250
 
 # An action returns True if it made progress (ran a handler or changed state).
 SoftirqAction = Callable[[ExecCtx], bool]
@@ -150,14 +151,17 @@ class Softirq:
         cpu = ctx.cpu
         lock = engine.cpu_lock(cpu)
         if not lock.try_acquire(ctx):
-            # Another context of this CPU is serving softirqs (real engine);
-            # make sure someone looks at our bits.
-            self.wakeup_softirqd(cpu)
-            return False
+            # real engine: another thread serves this CPU's softirqs or has its
+            # bottom halves disabled.  It looks at the pending bits again before
+            # it lets go; ksoftirqd retries meanwhile (it must not go to sleep
+            # as "stalled": the holder may already have made its last check).
+            if not ksirqd:
+                self.wakeup_softirqd(cpu)
+            return True
         progress = False
         try:
             timers = k.timers
-            end = timers.jiffies() + timers.msecs_to_jiffies(2)  # MAX_SOFTIRQ_TIME
+            end = timers.jiffies() + timers.msecs_to_jiffies(MAX_SOFTIRQ_TIME_MS)
             max_restart = MAX_SOFTIRQ_RESTART
             ctx.preempt_count += SOFTIRQ_OFFSET
             trace = k.trace
@@ -243,12 +247,15 @@ class Softirq:
         if not ctx.bh_disabled():
             k.warn(ctx, "local_bh_enable() without local_bh_disable()")
             return
-        ctx.preempt_count -= SOFTIRQ_DISABLE_OFFSET
+        # __local_bh_enable_ip(): preemption stays disabled (one count) until
+        # the softirqs run here are done, as the trace's preempt-depth shows.
+        ctx.preempt_count -= SOFTIRQ_DISABLE_OFFSET - 1
         if ctx.bh_owned and not ctx.bh_disabled():
             ctx.bh_owned -= 1
             k.engine.cpu_lock(ctx.cpu).release(ctx)
         if not ctx.in_interrupt() and self.pending[ctx.cpu]:
             self.do_softirq(ctx)
+        ctx.preempt_count -= 1
 
     # ------------------------------------------------------------------
     def proc_softirqs(self) -> str:

@@ -598,6 +598,8 @@ class SimEngine(Engine):
         for cpu in self.cpus:
             if cpu.curr is not cpu.idle or cpu.rq or cpu.pending_irqs:
                 return False
+            if cpu.idle.ctx.in_interrupt():
+                return False  # an interrupt or softirq on the idle task is still busy
         return True
 
     def cpu_states(self) -> list[str]:
