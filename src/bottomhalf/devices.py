@@ -62,7 +62,7 @@ class _Source:
         desc = self.kernel.irq.descs.get(self.irq)
         if desc is None or not desc.actions:
             return False
-        self.kernel.irq.handle_irq_line(ctx, desc)
+        self.kernel.irq.handle_irq_desc(ctx, desc)
         return True
 
     def _fire(self, ctx: ExecCtx, timer: HrTimer) -> None:
