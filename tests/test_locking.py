@@ -109,7 +109,10 @@ def test_mutex_lock_in_hard_irq_splat_exact(sim: Kernel) -> None:
         *splat_head(path, 10, irqs_off=1, pid=0, comm="swapper/0", pc=0x10001),
         *dump_top(0, "swapper/0", "IRQ", "mutex_lock"),
         " mutex_irq_handler+0x?/0x? [mutex_in_irq]",
+        " handle_irq_event_percpu",
         " handle_irq_event",
+        " handle_edge_irq",
+        " handle_irq_desc",
         *IRQ_FROM_IDLE,
         "bottomhalf: mutex_lock() may sleep and was called from hard-IRQ context "
         "(in mutex_irq_handler [mutex_in_irq])",

@@ -416,11 +416,12 @@ def _module_error(message: str, err: int) -> ModuleError:
     return e
 
 
-# Kernel functions the headers a module includes declare but that modules
-# cannot call (boot-time __init code): defining one is still a C error
-# (reference §12: the tutorial's workqueue_init).
-KERNEL_DECLARED = {"workqueue_init", "workqueue_init_early", "workqueue_init_topology",
-                   "softirq_init", "init_timers"}
+# Declared by the headers a module includes, though not exported to modules:
+# defining one in a module still fails to compile ("conflicting types").
+# include/linux/workqueue.h declares `void __init workqueue_init(void)` and
+# `workqueue_init_early()` for the boot code (reference §12).
+HEADER_ONLY_NAMES = {"workqueue_init", "workqueue_init_early", "workqueue_init_topology",
+                     "softirq_init", "init_timers"}
 
 
 def _api_names() -> dict[str, str]:
@@ -429,7 +430,7 @@ def _api_names() -> dict[str, str]:
 
     from . import linux
 
-    names = {n: "kernel function" for n in KERNEL_DECLARED}
+    names = {n: "kernel function" for n in HEADER_ONLY_NAMES}
     for n in linux.__all__:
         if not n.isupper():
             names[n] = "kernel type" if inspect.isclass(getattr(linux, n)) else "kernel function"

@@ -52,7 +52,7 @@ _SKIP_FUNCS = {"call_handler", "check", "<lambda>", "main", "sleep_until", "_sle
                "might_sleep", "_take_irq", "_park", "wrapper", "report_atomic_sleep",
                "warn", "oops", "dump_stack", "_call_trace_lines", "_frames", "_warn_here",
                "call_trace_lines", "BUG", "BUG_ON", "WARN_ON", "WARN_ON_ONCE", "WARN",
-               "kthread_fn", "_warn_once"}
+               "kthread_fn", "_warn_once", "_run"}
 # our function names that differ from the kernel function they model
 _KERNEL_NAMES = {
     "_action_common": "tasklet_action_common",
@@ -64,10 +64,15 @@ _KERNEL_NAMES = {
     "schedule": "schedule",
     "do_softirq_irqs_off": "irq_exit_rcu",
     "_tick_handler": "tick_sched_timer",
+    "_tick_sched_timer": "tick_sched_timer",
+    "_interrupt": "hrtimer_interrupt",
     "_irq_thread": "irq_thread",
     "worker_thread": "worker_thread",
     "run_timer_softirq": "run_timer_softirq",
     "_delayed_work_timer_fn": "delayed_work_timer_fn",
+    "_call_timer_fn": "call_timer_fn",
+    "_expire_timers": "expire_timers",
+    "_run_timers": "__run_timers",
     "load_in_task": "load_module",
     "unload_in_task": "__do_sys_delete_module",
     "insmod_main": "do_syscall_64",
