@@ -159,3 +159,24 @@ def test_a_plain_thread_may_call_the_api_on_real(real: Kernel) -> None:
     th.start()
     th.join(10)
     assert ran.is_set() and out == [True, True]
+
+
+def test_a_plain_thread_is_refused_when_two_real_kernels_run() -> None:
+    """real: with two real kernels up, a plain thread's API call says which to use."""
+    from bottomhalf import NotInKernelError
+    from bottomhalf.linux import jiffies
+
+    with Kernel(cpus=1, engine="real") as a, Kernel(cpus=1, engine="real") as b:
+        errors: list[BaseException] = []
+
+        def program_thread() -> None:
+            try:
+                jiffies()
+            except NotInKernelError as e:
+                errors.append(e)
+
+        th = threading.Thread(target=program_thread)
+        th.start()
+        th.join(10)
+        assert len(errors) == 1 and "several real kernels" in str(errors[0])
+        assert a.call(jiffies) > 0 and b.call(jiffies) > 0

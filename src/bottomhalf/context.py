@@ -122,18 +122,33 @@ def current_ctx_or_none() -> ExecCtx | None:
     return _local.ctx
 
 
-_foreign_adopter: Callable[[], ExecCtx | None] | None = None
+# Running real kernels that adopt plain threads calling the API.
+_adopters: list[Callable[[], ExecCtx | None]] = []
+_adopters_lock = threading.Lock()
 
 
-def set_foreign_adopter(fn: Callable[[], ExecCtx | None] | None) -> None:
-    """Install the hook that lets a plain Python thread call the API (real engine)."""
-    global _foreign_adopter
-    _foreign_adopter = fn
+def add_foreign_adopter(fn: Callable[[], ExecCtx | None]) -> None:
+    """A real kernel booted: plain Python threads may call the API in it."""
+    with _adopters_lock:
+        _adopters.append(fn)
+
+
+def remove_foreign_adopter(fn: Callable[[], ExecCtx | None]) -> None:
+    with _adopters_lock:
+        if fn in _adopters:
+            _adopters.remove(fn)
 
 
 def _adopt_foreign_thread() -> ExecCtx:
-    if _foreign_adopter is not None:
-        ctx = _foreign_adopter()
+    with _adopters_lock:
+        adopters = list(_adopters)
+    if len(adopters) > 1:
+        raise NotInKernelError(
+            "this kernel API was called from a plain thread while several real kernels are "
+            "running, so it is not clear which one is meant: call it from module code or "
+            "through Kernel.call(fn, ...)")
+    if adopters:
+        ctx = adopters[0]()
         if ctx is not None:
             return ctx
     raise NotInKernelError(

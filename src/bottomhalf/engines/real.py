@@ -30,7 +30,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ..context import ExecCtx, _local, set_foreign_adopter
+from ..context import ExecCtx, _local, add_foreign_adopter, remove_foreign_adopter
 from ..errors import IdleTimeout, KernelStateError
 from ..task import TASK_DEAD, TASK_RUNNING, Task
 from .base import Engine, Halted, HrTimer, IrqFn, RawLock
@@ -111,7 +111,7 @@ class RealEngine(Engine):
             idle = self.kernel.sched.make_idle_task(cpu.id)
             idle.state = TASK_RUNNING
             cpu.idle = idle
-        set_foreign_adopter(self._adopt)
+        add_foreign_adopter(self._adopt)
 
     def boot_ctx(self) -> ExecCtx:
         return self.cpus[0].idle.ctx
@@ -132,7 +132,7 @@ class RealEngine(Engine):
         for th in [*self._threads, self._timer_thread]:
             if th is not None and th is not threading.current_thread():
                 th.join(max(0.0, deadline - time.monotonic()))
-        set_foreign_adopter(None)
+        remove_foreign_adopter(self._adopt)
 
     def _force_wake(self, task: Task) -> None:
         lock = task.e_lock
