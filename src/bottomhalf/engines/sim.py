@@ -515,10 +515,12 @@ class SimEngine(Engine):
                     return "idle"
                 return "empty"
             t = ev[0]
-            if until is not None and t > until:
-                return "until"
+            # Idle first: a housekeeping timer far ahead (the workqueue
+            # watchdog, idle-worker culling) must not hide that nothing is busy.
             if idle and t > self.now and kernel.is_idle():
                 return "idle"
+            if until is not None and t > until:
+                return "until"
             ev = self._pop_choice()
             self.now = t
             self._dispatch(ev)
