@@ -15,7 +15,9 @@ The parameter ``scenario`` picks the queues:
   runs the items strictly one after another, even while one sleeps.  Today
   the queue that behaves so is an ordered queue
   (``alloc_ordered_workqueue``, what ``create_singlethread_workqueue`` now
-  gives): at most one item in flight, in queueing order.
+  gives): at most one item in flight, in queueing order.  ``A-legacy`` uses
+  ``create_workqueue`` instead, whose ``max_active`` of 1 per CPU gives the
+  same timeline for items queued on one CPU.
 * ``B`` - a bound cmwq queue with ``max_active`` >= 3: a new item starts as
   soon as the running one sleeps.
 * ``C`` - the same with ``max_active`` 2: w2 waits until w0 finishes.
@@ -77,6 +79,9 @@ def wq_scenarios_init():
     if scenario == "A":
         q0 = alloc_ordered_workqueue("q0", 0)
         q1 = q0
+    elif scenario == "A-legacy":
+        q0 = create_workqueue("q0")
+        q1 = q0
     elif scenario == "B":
         q0 = alloc_workqueue("q0", 0, 3)
         q1 = q0
@@ -87,7 +92,7 @@ def wq_scenarios_init():
         q0 = alloc_workqueue("q0", 0, 0)
         q1 = alloc_workqueue("q1", WQ_CPU_INTENSIVE, 0)
     else:
-        pr_err("wq_scenarios: unknown scenario %s (A, B, C or D)\n", scenario)
+        pr_err("wq_scenarios: unknown scenario %s (A, A-legacy, B, C or D)\n", scenario)
         return -EINVAL
     if not q0 or not q1:
         return -ENOMEM
