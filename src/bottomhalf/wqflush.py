@@ -272,6 +272,7 @@ class FlushCancel:
         wq.lock.release(ctx)
         flush_cnt = 0
         while True:
+            seq = wq.seq
             self.flush_workqueue(ctx, wq, "drain_workqueue", check=False)
             if not any(p.nr_active or p.inactive for p in wq.pwqs):
                 break
@@ -279,6 +280,10 @@ class FlushCancel:
             if flush_cnt == 10 or (flush_cnt % 100 == 0 and flush_cnt <= 1000):
                 k.log_line(4, f"workqueue {wq.name}: drain_workqueue() isn't complete after "
                               f"{flush_cnt} tries")
+            if wq.seq == seq:
+                # Nothing was queued and nothing left: Linux spins here; let a
+                # jiffy pass instead so the machine (and a sim run) goes on.
+                k.sched.schedule_timeout(ctx, 1)
         wq.lock.acquire(ctx)
         wq.nr_drainers -= 1
         if not wq.nr_drainers:
