@@ -116,7 +116,9 @@ class WorkerPool:
         self.id = pid
         self.cpu = cpu  # -1 for unbound
         self.nice = nice
-        self.flags = POOL_BH | POOL_DISASSOCIATED if bh else 0
+        # BH pools and unbound pools stay DISASSOCIATED (init_worker_pool); per-CPU
+        # pools are associated with their CPU by workqueue_init().
+        self.flags = POOL_BH | POOL_DISASSOCIATED if bh else POOL_DISASSOCIATED if cpu < 0 else 0
         self.lock = self.kernel.engine.new_raw_lock()
         self.worklist: deque[work_struct] = deque()  # L
         self.workers: list[Worker] = []
