@@ -90,7 +90,8 @@ def test_wq_monitor_table(sim: Kernel) -> None:
     assert lines[1] == ("                            total  infl  CPUtime CPUitsv CMW/RPR  mayday "
                         "rescued")
     rows = {ln[:24].strip(): ln for ln in lines[2:] if ln}
-    assert rows["events"] == "events                          1     0      0.0       0       0       -       - "
+    assert rows["events"] == ("events                          1     0      0.0       0       0"
+                              "       -       - ")
     assert rows["events_unbound"] == ("events_unbound                  1     0      0.0       -       0"
                                       "       -       - ")
     assert rows["reclaimer"].endswith("      0       0 ")
