@@ -54,19 +54,18 @@ from typing import TYPE_CHECKING, Any
 
 from .context import ExecCtx
 from .locking import completion
-from .softirq import HI_SOFTIRQ, TASKLET_SOFTIRQ
 from .task import PF_WQ_WORKER
 from .timer import timer_list
 from .wqflush import FlushCancel
 from .wqpool import (
-    BH_WORKER_RESTARTS,
     WORKER_CPU_INTENSIVE,
-    WORKER_PREP,
+    BhPools,
     HogCheck,
     Worker,
     WorkerPool,
 )
 from .wqrescue import Forward
+from .wqview import Introspect
 from .wqwatchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -239,7 +238,7 @@ class workqueue_struct:  # noqa: N801 - the kernel's name
         return f"<workqueue_struct {self.name} flags={self.flags:#x} max_active={self.max_active}>"
 
 
-class Workqueues(FlushCancel, Forward, Watchdog, HogCheck):
+class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
     """The workqueue subsystem of one kernel: pools, queues, the API's logic."""
 
     def __init__(self, kernel: Kernel) -> None:
@@ -631,116 +630,3 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck):
                 pool.worklist.append(nxt)
                 work = nxt
             pool.kick_pool(ctx)
-
-    # ------------------------------------------------------------------
-    # BH workqueues: run from the HI/TASKLET softirq of the pool's CPU
-    def kick_bh_pool(self, ctx: ExecCtx, pool: WorkerPool) -> None:
-        nr = HI_SOFTIRQ if pool.nice < 0 else TASKLET_SOFTIRQ
-        softirq = self.kernel.softirq
-        if pool.cpu == ctx.cpu:
-            softirq.raise_softirq_irqoff(ctx, nr)
-        else:
-            # irq_work to the target CPU, which raises the softirq there.
-            self.kernel.irq_work_queue_on(pool.cpu, lambda c: softirq.raise_softirq_irqoff(c, nr))
-
-    def bh_worker(self, ctx: ExecCtx, highpri: bool) -> bool:
-        """workqueue_softirq_action() -> bh_worker(): at most BH_WORKER_RESTARTS
-        items and BH_WORKER_JIFFIES, then the softirq is raised again."""
-        pool = self.bh_pools[ctx.cpu][1 if highpri else 0]
-        if not pool.worklist:
-            return False
-        worker = pool.bh_worker
-        assert worker is not None
-        timers = self.kernel.timers
-        end = timers.jiffies() + timers.msecs_to_jiffies(2)
-        restarts = BH_WORKER_RESTARTS
-        pool.lock.acquire(ctx)
-        worker.flags &= ~WORKER_PREP  # busy: kick_pool() leaves the softirq alone
-        ran = False
-        while pool.worklist:
-            work = pool.worklist[0]
-            if self.assign_work(ctx, pool, work, worker):
-                ran = True
-                self.process_scheduled_works(ctx, pool, worker)
-            restarts -= 1
-            if not (pool.keep_working() and restarts and timers.jiffies() < end):
-                break
-        worker.flags |= WORKER_PREP
-        pool.kick_pool(ctx)
-        pool.lock.release(ctx)
-        return ran
-
-    # ------------------------------------------------------------------
-    # introspection
-    def work_busy(self, work: work_struct) -> int:
-        ret = WORK_BUSY_PENDING if work.state != W_IDLE else 0
-        pool = work.last_pool
-        if pool is not None:
-            w = pool.busy.get(id(work))
-            if w is not None and w.current_func is work.func:
-                ret |= WORK_BUSY_RUNNING
-        return ret
-
-    def current_worker(self, ctx: ExecCtx) -> Worker | None:
-        """current_wq_worker(): the worker ``current`` is, in process context."""
-        task = ctx.task
-        if not ctx.in_task() or not task.flags & PF_WQ_WORKER:
-            return None
-        return task.worker
-
-    def current_work(self, ctx: ExecCtx) -> work_struct | None:
-        w = self.current_worker(ctx)
-        return w.current_work if w is not None else None
-
-    def workqueue_congested(self, ctx: ExecCtx, cpu: int, wq: workqueue_struct) -> bool:
-        if cpu == WORK_CPU_UNBOUND:
-            cpu = ctx.cpu
-        return bool(wq.pwq_for(cpu).inactive)
-
-    def set_max_active(self, ctx: ExecCtx, wq: workqueue_struct, max_active: int) -> None:
-        """workqueue_set_max_active(): WARN and ignore for BH and ordered queues."""
-        k = self.kernel
-        if wq.flags & WQ_BH or wq.ordered:
-            k.warn(ctx, None, where="workqueue_set_max_active")
-            return
-        max_active = self.clamp_max_active(max_active, wq.name)
-        wq.saved_max_active = max_active
-        wq.max_active = max_active
-        for pwq in wq.pwqs:
-            pwq.pool.lock.acquire(ctx)
-            self.pwq_activate(ctx, pwq)
-            pwq.pool.lock.release(ctx)
-
-    def busy_items(self) -> list[str]:
-        sym = self.kernel.symbols.symbol
-        out = []
-        for pool in self.pools:
-            for w in pool.all_workers():
-                if w.current_work is not None:
-                    who = w.name() if w.task is None else f"{w.task.comm}/{w.task.pid}"
-                    extra = f", blocked in {w.task.wait_desc}" if w.task and w.task.wait_desc \
-                        and w.task.state else ""
-                    out.append(f"work {sym(w.current_func)} running on {who}{extra}")
-            for work in pool.worklist:
-                out.append(f"work {sym(work.func)} queued on pool {pool.id} ({pool.describe()})")
-        for wq in self.workqueues:
-            for pwq in wq.pwqs:
-                for work in pwq.inactive:
-                    out.append(f"work {sym(work.func)} inactive on {wq.name}")
-        return out
-
-    def pending_owned(self, owns: Callable[[Any], bool]) -> list[work_struct]:
-        """Pending (queued, inactive or timer-armed) items whose function belongs
-        to a module that is being rolled back."""
-        out: list[work_struct] = []
-        for pool in self.pools:
-            out.extend(w for w in pool.worklist if not w.is_barrier and owns(w.func))
-        for wq in self.workqueues:
-            for pwq in wq.pwqs:
-                out.extend(w for w in pwq.inactive if owns(w.func))
-        for t in self.kernel.timers.all_pending():
-            dw = getattr(t, "_bh_container", None)
-            if isinstance(dw, delayed_work) and owns(dw.work.func):
-                out.append(dw.work)
-        return out
-

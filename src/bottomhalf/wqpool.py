@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .context import ExecCtx
+from .softirq import HI_SOFTIRQ, TASKLET_SOFTIRQ
 from .task import PF_KTHREAD, PF_WQ_WORKER, TASK_INTERRUPTIBLE, TASK_RUNNING, Task
 
 if TYPE_CHECKING:
@@ -399,3 +400,53 @@ class HogCheck:
             k = self.kernel
             k.log_line(4, f"workqueue: {k.symbols.symbol(func)} hogged CPU for >{thresh}us "
                           f"{cnt} times, consider switching to WQ_UNBOUND")
+
+
+class BhPools:
+    """BH workqueues (reference §5.9), mixed into Workqueues: items run from the
+    HI/TASKLET softirq of the pool's CPU, before that pass's tasklets."""
+
+    kernel: Kernel
+    bh_pools: list[list[WorkerPool]]
+
+    if TYPE_CHECKING:  # provided by Workqueues; stubs here would shadow them in the MRO
+        def assign_work(self, ctx: ExecCtx, pool: WorkerPool, work: work_struct,
+                        worker: Worker) -> bool:
+            raise NotImplementedError
+        def process_scheduled_works(self, ctx: ExecCtx, pool: WorkerPool, worker: Worker) -> None: ...
+
+    def kick_bh_pool(self, ctx: ExecCtx, pool: WorkerPool) -> None:
+        nr = HI_SOFTIRQ if pool.nice < 0 else TASKLET_SOFTIRQ
+        softirq = self.kernel.softirq
+        if pool.cpu == ctx.cpu:
+            softirq.raise_softirq_irqoff(ctx, nr)
+        else:
+            # irq_work to the target CPU, which raises the softirq there.
+            self.kernel.irq_work_queue_on(pool.cpu, lambda c: softirq.raise_softirq_irqoff(c, nr))
+
+    def bh_worker(self, ctx: ExecCtx, highpri: bool) -> bool:
+        """workqueue_softirq_action() -> bh_worker(): at most BH_WORKER_RESTARTS
+        items and BH_WORKER_JIFFIES, then the softirq is raised again."""
+        pool = self.bh_pools[ctx.cpu][1 if highpri else 0]
+        if not pool.worklist:
+            return False
+        worker = pool.bh_worker
+        assert worker is not None
+        timers = self.kernel.timers
+        end = timers.jiffies() + timers.msecs_to_jiffies(2)
+        restarts = BH_WORKER_RESTARTS
+        pool.lock.acquire(ctx)
+        worker.flags &= ~WORKER_PREP  # busy: kick_pool() leaves the softirq alone
+        ran = False
+        while pool.worklist:
+            work = pool.worklist[0]
+            if self.assign_work(ctx, pool, work, worker):
+                ran = True
+                self.process_scheduled_works(ctx, pool, worker)
+            restarts -= 1
+            if not (pool.keep_working() and restarts and timers.jiffies() < end):
+                break
+        worker.flags |= WORKER_PREP
+        pool.kick_pool(ctx)
+        pool.lock.release(ctx)
+        return ran

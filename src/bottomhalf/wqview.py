@@ -15,13 +15,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .wqpool import WORKER_IDLE
+from .context import ExecCtx
+from .task import PF_WQ_WORKER
+from .wqpool import WORKER_IDLE, Worker, WorkerPool
 
 if TYPE_CHECKING:
     from .kernel import Kernel
-    from .workqueue import workqueue_struct
+    from .workqueue import work_struct, workqueue_struct
+
+WORK_CPU_UNBOUND = 8192
+WORK_BUSY_PENDING = 1 << 0
+WORK_BUSY_RUNNING = 1 << 1
 
 HEADER = (
     "# bottomhalf's live view of every workqueue, pool and worker.\n"
@@ -139,3 +146,91 @@ def wq_monitor(k: Kernel) -> str:
                      f"{max(s[_STARTED] - s[_COMPLETED], 0):5} {s[_CPU_TIME] / 1000000:8.1f} "
                      f"{cpu_intensive:>7} {cmw_rpr:>7} {mayday:>7} {rescued:>7} ")
     return "\n".join(lines) + "\n"
+
+
+class Introspect:
+    """work_busy(), current_work(), workqueue_congested(), workqueue_set_max_active()
+    and the kernel's own busy reports, mixed into Workqueues."""
+
+    kernel: Kernel
+    pools: list[WorkerPool]
+    workqueues: list[workqueue_struct]
+
+    if TYPE_CHECKING:  # provided by Workqueues; stubs here would shadow them in the MRO
+        def clamp_max_active(self, max_active: int, name: str) -> int:
+            raise NotImplementedError
+        def pwq_activate(self, ctx: ExecCtx, pwq: Any) -> None: ...
+
+    def work_busy(self, work: work_struct) -> int:
+        ret = WORK_BUSY_PENDING if work.pending else 0
+        pool = work.last_pool
+        if pool is not None:
+            w = pool.busy.get(id(work))
+            if w is not None and w.current_func is work.func:
+                ret |= WORK_BUSY_RUNNING
+        return ret
+
+    def current_worker(self, ctx: ExecCtx) -> Worker | None:
+        """current_wq_worker(): the worker ``current`` is, in process context."""
+        task = ctx.task
+        if not ctx.in_task() or not task.flags & PF_WQ_WORKER:
+            return None
+        return task.worker
+
+    def current_work(self, ctx: ExecCtx) -> work_struct | None:
+        w = self.current_worker(ctx)
+        return w.current_work if w is not None else None
+
+    def workqueue_congested(self, ctx: ExecCtx, cpu: int, wq: workqueue_struct) -> bool:
+        if cpu == WORK_CPU_UNBOUND:
+            cpu = ctx.cpu
+        return bool(wq.pwq_for(cpu).inactive)
+
+    def set_max_active(self, ctx: ExecCtx, wq: workqueue_struct, max_active: int) -> None:
+        """workqueue_set_max_active(): WARN and ignore for BH and ordered queues."""
+        k = self.kernel
+        if wq.flags & 1 or wq.ordered:  # WQ_BH
+            k.warn(ctx, None, where="workqueue_set_max_active")
+            return
+        max_active = self.clamp_max_active(max_active, wq.name)
+        wq.saved_max_active = max_active
+        wq.max_active = max_active
+        for pwq in wq.pwqs:
+            pwq.pool.lock.acquire(ctx)
+            self.pwq_activate(ctx, pwq)
+            pwq.pool.lock.release(ctx)
+
+    def busy_items(self) -> list[str]:
+        sym = self.kernel.symbols.symbol
+        out = []
+        for pool in self.pools:
+            for w in pool.all_workers():
+                if w.current_work is not None:
+                    who = w.name() if w.task is None else f"{w.task.comm}/{w.task.pid}"
+                    extra = f", blocked in {w.task.wait_desc}" if w.task and w.task.wait_desc \
+                        and w.task.state else ""
+                    out.append(f"work {sym(w.current_func)} running on {who}{extra}")
+            for work in pool.worklist:
+                out.append(f"work {sym(work.func)} queued on pool {pool.id} ({pool.describe()})")
+        for wq in self.workqueues:
+            for pwq in wq.pwqs:
+                for work in pwq.inactive:
+                    out.append(f"work {sym(work.func)} inactive on {wq.name}")
+        return out
+
+    def pending_owned(self, owns: Callable[[Any], bool]) -> list[work_struct]:
+        """Pending (queued, inactive or timer-armed) items whose function belongs
+        to a module that is being rolled back."""
+        out: list[work_struct] = []
+        for pool in self.pools:
+            out.extend(w for w in pool.worklist if not w.is_barrier and owns(w.func))
+        for wq in self.workqueues:
+            for pwq in wq.pwqs:
+                out.extend(w for w in pwq.inactive if owns(w.func))
+        from .workqueue import delayed_work
+
+        for t in self.kernel.timers.all_pending():
+            dw = getattr(t, "_bh_container", None)
+            if isinstance(dw, delayed_work) and owns(dw.work.func):
+                out.append(dw.work)
+        return out
