@@ -313,3 +313,18 @@ def test_queue_work_tracepoint_cpu_is_the_pools(sim: Kernel) -> None:
              if "workqueue_queue_work" in x]
     assert [x.split("workqueue=")[1] for x in lines] == [
         "events req_cpu=8192 cpu=1", "events_unbound req_cpu=8192 cpu=-1"]
+
+
+def test_rescuer_and_worker_desc_helpers(sim: Kernel) -> None:
+    """set_worker_desc renames the kworker's suffix; current_is_workqueue_rescuer is False."""
+    seen: list[object] = []
+
+    def fn(work: L.work_struct) -> None:
+        L.set_worker_desc("disk %d", 3)
+        seen.append(L.current_is_workqueue_rescuer())
+
+    w = L.DECLARE_WORK(fn)
+    sim.call(lambda: L.queue_work_on(0, L.system_wq, w))
+    sim.run_until_idle()
+    assert seen == [False]
+    assert "kworker/0:0-disk 3 (pid" in sim.read("/sys/kernel/debug/workqueue")
