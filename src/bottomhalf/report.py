@@ -50,6 +50,10 @@ _KERNEL_NAMES = {
     "worker_thread": "worker_thread",
     "run_timer_softirq": "run_timer_softirq",
     "_delayed_work_timer_fn": "delayed_work_timer_fn",
+    "_queue_work": "__queue_work",
+    "_queue_delayed_work": "__queue_delayed_work",
+    "_start_flush_work": "start_flush_work",
+    "_grab_queued": "try_to_grab_pending",
 }
 
 
