@@ -328,3 +328,49 @@ def test_rescuer_and_worker_desc_helpers(sim: Kernel) -> None:
     sim.run_until_idle()
     assert seen == [False]
     assert "kworker/0:0-disk 3 (pid" in sim.read("/sys/kernel/debug/workqueue")
+
+
+def test_work_busy_pending_and_running(sim: Kernel) -> None:
+    """work_busy is RUNNING while it runs, PENDING|RUNNING once requeued meanwhile."""
+    seen: list[int] = []
+
+    def fn(work: L.work_struct) -> None:
+        if not seen:
+            seen.append(L.work_busy(work))
+            L.schedule_work(work)
+            seen.append(L.work_busy(work))
+
+    w = L.DECLARE_WORK(fn)
+    sim.call(lambda: L.schedule_work(w))
+    sim.run_until_idle()
+    assert seen == [L.WORK_BUSY_RUNNING, L.WORK_BUSY_PENDING | L.WORK_BUSY_RUNNING]
+    assert sim.call(lambda: L.work_busy(w)) == 0
+
+
+def test_highpri_pool_is_independent(sim: Kernel) -> None:
+    """A highpri item is dispatched at once, while the normal pool's second item waits.
+
+    The CPU is still shared in turn: n0 burns 0-5 ms, the highpri worker (woken
+    at 0) runs when n0's worker yields after its item, and n1 gets a worker at 10.
+    """
+    rec = Recorder(sim)
+    normal = [L.DECLARE_WORK(rec.fn(f"n{i}", burn_ms=5)) for i in range(2)]
+    high = L.DECLARE_WORK(rec.fn("h", burn_ms=5))
+
+    def go() -> None:
+        for w in normal:
+            L.queue_work_on(0, L.system_wq, w)
+        L.queue_work_on(0, L.system_highpri_wq, high)
+
+    sim.call(go)
+    sim.run_until_idle()
+    assert [w.dispatch_ns // 1_000_000 for w in (*normal, high)] == [0, 10, 0]
+
+
+def test_bh_work_queued_for_another_cpu_runs_there(kernel: Kernel) -> None:
+    """queue_work_on(1, system_bh_wq) from CPU 0 runs in CPU 1's softirq (via irq_work)."""
+    cpus: list[int] = []
+    w = L.DECLARE_WORK(lambda work: cpus.append(L.smp_processor_id()))
+    kernel.call(lambda: L.queue_work_on(1, L.system_bh_wq, w), cpu=0)
+    kernel.run_until_idle(timeout_ms=5000)
+    assert cpus == [1]

@@ -110,3 +110,11 @@ def test_monitor_stats_from_python(kernel: Kernel) -> None:
                         "cpu_time", "cpu_intensive", "cm_wakeup", "repatriated", "mayday",
                         "rescued"}
     assert (row["started"], row["completed"], row["unbound"]) == (1, 1, False)
+
+
+def test_sysfs_devices_directory_lists_sysfs_queues(kernel: Kernel) -> None:
+    """Reading the devices directory lists the WQ_SYSFS queues."""
+    kernel.call(lambda: (L.alloc_workqueue("zeta", L.WQ_SYSFS, 0),
+                         L.alloc_workqueue("alpha", L.WQ_SYSFS | L.WQ_UNBOUND, 0)))
+    assert kernel.read("/sys/bus/workqueue/devices/") == "alpha\nzeta\n"
+    assert kernel.read("/sys/devices/virtual/workqueue") == "alpha\ncpumask\nzeta\n"

@@ -103,11 +103,17 @@ class KernelFiles:
         prefix = "/sys/bus/workqueue/devices/"
         alt = "/sys/devices/virtual/workqueue/"
         for p in (prefix, alt):
-            if path.startswith(p):
+            if (path + "/").startswith(p):
                 rest = path[len(p):]
                 if rest == "cpumask" and p == alt:
                     return (lambda: f"{self._cpumask_hex()}\n", None)
                 name, _, attr = rest.partition("/")
+                if name == "":
+                    names = [w.name for w in self.kernel.wq.workqueues if w.sysfs]
+                    if p == alt:
+                        names.append("cpumask")
+                    listing = "".join(n + "\n" for n in sorted(names))
+                    return (partial(str, listing), None)
                 wq = self._sysfs_wq(name)
                 if wq is None:
                     return None

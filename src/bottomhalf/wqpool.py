@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .context import ExecCtx
+from .engines.base import HrTimer
 from .softirq import HI_SOFTIRQ, TASKLET_SOFTIRQ
 from .task import PF_KTHREAD, PF_WQ_WORKER, TASK_INTERRUPTIBLE, TASK_RUNNING, Task
 
@@ -134,6 +135,7 @@ class WorkerPool:
         self.manager: Worker | None = None
         self.refcnt = 1
         self.bh_worker: Worker | None = None
+        self.irq_work: HrTimer | None = None  # bh_pool_irq_works: kicks from other CPUs
         if bh:
             self.bh_worker = Worker(self, 0)
             self.bh_worker.flags = WORKER_PREP | WORKER_UNBOUND
@@ -416,13 +418,23 @@ class BhPools:
         def process_scheduled_works(self, ctx: ExecCtx, pool: WorkerPool, worker: Worker) -> None: ...
 
     def kick_bh_pool(self, ctx: ExecCtx, pool: WorkerPool) -> None:
+        """Raise the pool's softirq on its CPU: here, or through an irq_work (an
+        IPI) to another CPU, which - like the IPI - arrives after the caller has
+        dropped pool.lock."""
         nr = HI_SOFTIRQ if pool.nice < 0 else TASKLET_SOFTIRQ
-        softirq = self.kernel.softirq
+        k = self.kernel
         if pool.cpu == ctx.cpu:
-            softirq.raise_softirq_irqoff(ctx, nr)
-        else:
-            # irq_work to the target CPU, which raises the softirq there.
-            self.kernel.irq_work_queue_on(pool.cpu, lambda c: softirq.raise_softirq_irqoff(c, nr))
+            k.softirq.raise_softirq_irqoff(ctx, nr)
+            return
+        iw = pool.irq_work
+        if iw is None:
+            def bh_pool_kick(c: ExecCtx, _t: HrTimer) -> None:
+                k.irq.iwi[c.cpu] += 1
+                k.softirq.raise_softirq_irqoff(c, nr)
+
+            iw = pool.irq_work = HrTimer(bh_pool_kick, pool.cpu, "irq_work")
+        if not iw.active:  # irq_work_queue_on() claims the work once
+            k.engine.hrtimer_start(iw, k.engine.now_ns())
 
     def bh_worker(self, ctx: ExecCtx, highpri: bool) -> bool:
         """workqueue_softirq_action() -> bh_worker(): at most BH_WORKER_RESTARTS
