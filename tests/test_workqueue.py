@@ -374,3 +374,43 @@ def test_bh_work_queued_for_another_cpu_runs_there(kernel: Kernel) -> None:
     kernel.call(lambda: L.queue_work_on(1, L.system_bh_wq, w), cpu=0)
     kernel.run_until_idle(timeout_ms=5000)
     assert cpus == [1]
+
+
+def test_trace_of_one_item_exact(sim: Kernel) -> None:
+    """queue, activate, execute_start/end trace lines, in order, from the right contexts."""
+    sim.run_for(10)
+    sim.write("/sys/kernel/tracing/events/workqueue/enable", "1")
+    w = L.DECLARE_WORK(lambda work: L.udelay(15))
+    w.func.__name__ = "traced_fn"
+    sim.call(lambda: L.queue_work_on(1, L.system_wq, w), cpu=1)
+    sim.run_until_idle()
+    lines = [x for x in sim.read("/sys/kernel/tracing/trace").splitlines() if not x.startswith("#")]
+    ptr = sim.symbols.pointer(w)
+    assert [x.split("] ", 1)[1][6:] for x in lines] == [
+        f"    0.010000: workqueue_queue_work: work struct={ptr} function=traced_fn "
+        "workqueue=events req_cpu=1 cpu=1",
+        f"    0.010000: workqueue_activate_work: work struct {ptr} function=traced_fn ",
+        f"    0.010000: workqueue_execute_start: work struct {ptr}: function traced_fn",
+        f"    0.010015: workqueue_execute_end: work struct {ptr}: function traced_fn",
+    ]
+    flags = [x.split("] ", 1)[1][:5] for x in lines]
+    # IRQs off and pool->lock held while queueing; a plain task when executing.
+    assert [(f[0], f[2], f[3]) for f in flags] == [("d", ".", "1"), ("d", ".", "1"),
+                                                   (".", ".", "."), (".", ".", ".")]
+    assert [x.split("-")[0].strip() for x in lines] == ["python3", "python3", "kworker/1:0",
+                                                         "kworker/1:0"]
+
+
+def test_same_seed_same_run() -> None:
+    """Two sim runs of the same workload give byte-identical logs and traces."""
+    from .conftest import example
+
+    outs = []
+    for _ in range(2):
+        with Kernel(cpus=2, engine="sim", seed=7) as k:
+            k.write("/sys/kernel/tracing/set_event", "workqueue:*")
+            k.insmod(example("wq_scenarios.py"), scenario="D")
+            k.run_until_idle()
+            k.rmmod("wq_scenarios")
+            outs.append((k.dmesg(), k.read("/sys/kernel/tracing/trace")))
+    assert outs[0] == outs[1]

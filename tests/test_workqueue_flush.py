@@ -297,3 +297,20 @@ def test_system_workqueue_items_survive_queue_destruction(kernel: Kernel) -> Non
     kernel.call(go)
     kernel.run_until_idle(timeout_ms=5000)
     assert rec.events("end") == ["sys"]
+
+
+def test_destroy_does_not_cover_armed_delayed_work(sim: Kernel) -> None:
+    """A delayed work still armed at destroy_workqueue fires later and is refused with a WARN."""
+    rec = Recorder(sim)
+    dw = L.DECLARE_DELAYED_WORK(rec.fn("late"))
+
+    def go() -> None:
+        wq = L.alloc_workqueue("shortlived", 0, 0)
+        L.queue_delayed_work(wq, dw, 10)
+        L.destroy_workqueue(wq)
+
+    sim.call(go)
+    sim.run_until_idle()
+    assert rec.log == []
+    assert "workqueue: cannot queue late on wq shortlived" in messages(sim)
+    assert L.delayed_work_pending(dw)  # stuck until re-initialised

@@ -439,6 +439,11 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
                 pool = last
             last.lock.release(ctx)
         trace = k.trace
+        # queue_work_on() runs with local IRQs off; only a trace can tell, so
+        # only then is the cost paid.
+        irq_off = trace.on and not ctx.irqs_off
+        if irq_off:
+            k.engine.local_irq_disable(ctx)
         pool.lock.acquire(ctx)
         if trace.on:
             trace.workqueue_queue_work(ctx, work, wq, req_cpu, pool.cpu)
@@ -465,6 +470,8 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
             work.state = W_INACTIVE
             pwq.inactive.append(work)
         pool.lock.release(ctx)
+        if irq_off:
+            k.engine.local_irq_enable(ctx)
 
     def is_chained_work(self, ctx: ExecCtx, wq: workqueue_struct) -> bool:
         """Is the caller a worker (or rescuer) executing an item of ``wq``?"""
