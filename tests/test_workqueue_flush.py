@@ -22,7 +22,7 @@ def test_delayed_work_fires_at_tick_and_traces_queueing_then(sim: Kernel) -> Non
     assert rec.log[0][0] == 116.0  # expires at jiffy +3, runs at the tick making it +4
     line = [x for x in sim.read("/sys/kernel/tracing/trace").splitlines()
             if "workqueue_queue_work" in x][0]
-    assert "    0.116000: workqueue_queue_work: " in line and " ..s" in line
+    assert "<idle>-0       [000] d.s2.     0.116000: workqueue_queue_work: " in line
 
 
 def test_delayed_work_zero_delay_queues_at_once(sim: Kernel) -> None:
