@@ -414,3 +414,47 @@ def test_same_seed_same_run() -> None:
             k.rmmod("wq_scenarios")
             outs.append((k.dmesg(), k.read("/sys/kernel/tracing/trace")))
     assert outs[0] == outs[1]
+
+
+def _wait_for_all(started: list[int], n: int) -> bool:
+    """Spin (never sleep) until ``n`` items have started; False after ~2 s."""
+    started.append(1)
+    for _ in range(20_000):
+        if len(started) >= n:
+            return True
+        L.udelay(100)
+    return False
+
+
+def test_cpu_intensive_items_run_side_by_side_on_real(real: Kernel) -> None:
+    """Spinning WQ_CPU_INTENSIVE items of one CPU all get workers (hog check off)."""
+    real.write("/sys/module/workqueue/parameters/cpu_intensive_thresh_us", "0")
+    started: list[int] = []
+    results: list[bool] = []
+    works = [L.DECLARE_WORK(lambda w: results.append(_wait_for_all(started, 2)))
+             for _ in range(2)]
+
+    def go() -> None:
+        wq = L.alloc_workqueue("spin", L.WQ_CPU_INTENSIVE, 0)
+        for w in works:
+            L.queue_work_on(0, wq, w)
+
+    real.call(go)
+    real.run_until_idle(timeout_ms=10_000)
+    assert results == [True, True]
+
+
+def test_unbound_items_run_side_by_side_on_real(real: Kernel) -> None:
+    """Three spinning items on an unbound queue run concurrently: no concurrency management."""
+    started: list[int] = []
+    results: list[bool] = []
+    works = [L.DECLARE_WORK(lambda w: results.append(_wait_for_all(started, 3)))
+             for _ in range(3)]
+
+    def go() -> None:
+        for w in works:
+            L.queue_work(L.system_unbound_wq, w)
+
+    real.call(go)
+    real.run_until_idle(timeout_ms=10_000)
+    assert results == [True, True, True]
