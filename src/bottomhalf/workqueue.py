@@ -34,7 +34,12 @@ The rules kept exactly:
 
 Simplifications: one NUMA node and one affinity pod, so an unbound queue has
 one pwq; flush colours are replaced by a per-queue sequence number (a flush
-waits for every instance queued before it, which is what colours give).
+waits for every instance queued before it, which is what colours give);
+local IRQs are disabled around queueing only while tracing, where the trace
+flags show it; the ``cond_resched()`` after each item is made only on sim
+(the real engine's threads are preempted by the OS).  ``dispatch_ns`` is
+ours: the time an item was handed to a worker, which workqueue.rst's
+timelines call START.
 
 Locking legend (as workqueue.c's):
   W: ``Workqueues.lock`` (a raw lock) - the PENDING test-and-set and the
