@@ -49,6 +49,7 @@ EOVERFLOW = 75
 EILSEQ = 84
 ENOTSUPP = 524
 EOPNOTSUPP = 95
+ENOTCONN = 107
 ETIMEDOUT = 110
 ECONNREFUSED = 111
 EALREADY = 114
@@ -58,6 +59,7 @@ ERESTARTSYS = 512
 
 _STRERROR = {
     EPERM: "Operation not permitted",
+    ENOTCONN: "Transport endpoint is not connected",
     ENOENT: "No such file or directory",
     ESRCH: "No such process",
     EINTR: "Interrupted system call",

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from . import report
 from .context import ExecCtx, _local, current_ctx
 from .engines.base import Engine
-from .errors import KernelStateError
+from .errors import BottomHalfError, KernelStateError
 from .irq import Irq
 from .module import Module, Modules
 from .printk import LogBuffer, vsprintf
@@ -62,6 +62,8 @@ class Kernel:
         self.booted = False
         self.halted = False
         self.engine: Engine = None  # type: ignore[assignment]
+        self.devices: dict[str, Any] = {}
+        self.devices_running: list[Any] = []
 
     # ------------------------------------------------------------------
     # lifecycle
@@ -154,6 +156,23 @@ class Kernel:
         self.irq.raise_irq(irq, cpu)
         self.engine.after_irq_assert()
 
+    def add_device(self, spec: str, start: bool = True) -> Any:
+        """Plug in a virtual device (bottomhalf's, not Linux's): see devices.py.
+
+        ``spec`` is ``NAME=KIND:irq=N,...``, e.g. ``net0=bursty:irq=40,burst=8``.
+        """
+        self._check_running()
+        from .devices import make_device
+
+        dev = make_device(self, spec)
+        if dev.name in self.devices:
+            raise BottomHalfError(f"a device named '{dev.name}' already exists")
+        self.devices[dev.name] = dev
+        self.devices_running.append(dev)
+        if start:
+            dev.start()
+        return dev
+
     def do_irq(self, ctx: ExecCtx, fn: Callable[[ExecCtx, Any], None], arg: Any) -> None:
         """The engines' entry for every hard interrupt (local IRQs are off)."""
         self.irq.handle(ctx, fn, arg)
@@ -178,6 +197,19 @@ class Kernel:
         if not hasattr(self, "log"):
             return []
         return self.log.dmesg_lines()
+
+    def attach_console(self, stream: TextIO) -> None:
+        """Make ``stream`` a console: each new log record whose level is below
+        console_loglevel (the first value of /proc/sys/kernel/printk) is written
+        to it as ``[    1.000000] text``.  Linux's consoles are drivers (VGA,
+        serial); this is bottomhalf's way to attach one."""
+        self._check_running()
+        self.log.attach_console(stream)
+
+    def detach_console(self, stream: TextIO) -> None:
+        """Stop writing log records to ``stream``."""
+        self._check_running()
+        self.log.detach_console(stream)
 
     def printk(self, ctx: ExecCtx | None, fmt: str, *args: Any) -> None:
         text = vsprintf(fmt, args, self.symbols.symbol, self.symbols.pointer) if args else fmt
@@ -407,6 +439,10 @@ class Kernel:
             return False
         if self.wq.items_in_flight:
             return False
+        if self.irq.busy():
+            return False
+        if self.devices_running and any(d.running for d in self.devices_running):
+            return False
         return True
 
     def busy_report(self) -> list[str]:
@@ -426,6 +462,11 @@ class Kernel:
                 out.append(f"timer {self.symbols.symbol(tm.function)} armed, expires at jiffy "
                            f"{tm.expires} (in {max(0, tm.expires - self.timers.jiffies())} jiffies)")
         out.extend(self.wq.busy_items())
+        out.extend(self.irq.threads_busy())
+        for d in self.devices_running:
+            if d.running:
+                out.append(f"interrupt source {getattr(d, 'name', d.timer.name)} on IRQ {d.irq} "
+                           "still firing")
         for task in list(self.sched.tasks.values()):
             if task.state == TASK_UNINTERRUPTIBLE and task.wait_desc:
                 out.append(f"{task.comm}/{task.pid} blocked in {task.wait_desc}")

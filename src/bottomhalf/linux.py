@@ -686,7 +686,8 @@ def usleep_range(min_us: int, max_us: int) -> None:
     ctx = _ctx()
     k = ctx.kernel
     k.sched.might_sleep(ctx, "usleep_range")
-    k.sched.hrtimer_sleep(ctx, int(max_us) * 1000, f"usleep_range({min_us}, {max_us})")
+    k.sched.hrtimer_sleep(ctx, int(max_us) * 1000, f"usleep_range({min_us}, {max_us})",
+                          min_ns=int(min_us) * 1000)
 
 
 def fsleep(usecs: int) -> None:
@@ -718,6 +719,7 @@ def timer_setup(timer: timer_list, callback: Callable[[timer_list], None], flags
     ctx.kernel.timers.detach(ctx, timer)
     timer.function = callback
     timer.flags = flags
+    timer.shutdown = False
 
 
 def DEFINE_TIMER(callback: Callable[[timer_list], None]) -> timer_list:  # noqa: N802
@@ -727,17 +729,18 @@ def DEFINE_TIMER(callback: Callable[[timer_list], None]) -> timer_list:  # noqa:
 
 
 def add_timer(timer: timer_list) -> None:
+    """Arm an inactive timer for ``timer.expires`` (WARN_ON_ONCE if it is pending)."""
     _need(timer, timer_list, "add_timer", "timer")
     ctx = _ctx()
-    if timer.base_cpu >= 0:
-        BUG()
-    ctx.kernel.timers.mod_timer(ctx, timer, timer.expires)
+    ctx.kernel.timers.add_timer(ctx, timer)
 
 
 def add_timer_on(timer: timer_list, cpu: int) -> None:
     _need(timer, timer_list, "add_timer_on", "timer")
     ctx = _ctx()
-    ctx.kernel.timers.mod_timer(ctx, timer, timer.expires, cpu=cpu)
+    if not isinstance(cpu, int) or not 0 <= cpu < ctx.kernel.ncpus:
+        raise ValueError(f"add_timer_on(): CPU {cpu!r} does not exist")
+    ctx.kernel.timers.add_timer_on(ctx, timer, cpu)
 
 
 def mod_timer(timer: timer_list, expires: int) -> int:
@@ -769,7 +772,13 @@ def del_timer_sync(timer: timer_list) -> int:
 
 
 timer_delete_sync = del_timer_sync
-timer_shutdown_sync = del_timer_sync
+
+
+def timer_shutdown_sync(timer: timer_list) -> int:
+    """del_timer_sync(), and any later arming of the timer is silently ignored."""
+    _need(timer, timer_list, "timer_shutdown_sync", "timer")
+    ctx = _ctx()
+    return ctx.kernel.timers.del_timer_sync(ctx, timer, shutdown=True)
 
 
 def timer_pending(timer: timer_list) -> bool:
@@ -809,7 +818,20 @@ def _remember(ptr: Any, container: Any) -> None:
         pass
 
 
-from_tasklet = from_timer = from_work = container_of
+def from_tasklet(var: Any, t: tasklet_struct, field: str) -> Any:
+    """``from_tasklet(var, t, field)``: the struct of ``var``'s type whose ``field``
+    is ``t`` (``var`` is that class, or any instance of it)."""
+    return container_of(t, var, field)
+
+
+def from_timer(var: Any, timer: timer_list, field: str) -> Any:
+    """``from_timer(var, timer, field)``: as from_tasklet, for an embedded timer_list."""
+    return container_of(timer, var, field)
+
+
+def from_work(var: Any, work: Any, field: str) -> Any:
+    """``from_work(var, work, field)``: as from_tasklet, for an embedded work_struct."""
+    return container_of(work, var, field)
 
 
 # ======================================================================
@@ -829,7 +851,6 @@ def request_threaded_irq(irq: int, handler: Callable[[int, Any], int] | None,
 def request_irq(irq: int, handler: Callable[[int, Any], int], flags: int, name: str,
                 dev: Any) -> int:
     """Register ``handler(irq, dev_id)``; returns 0 or a negative errno."""
-    _need_fn(handler, "request_irq", "handler")
     return request_threaded_irq(irq, handler, None, flags | IRQF_COND_ONESHOT, name, dev)
 
 
@@ -869,6 +890,12 @@ def bh_raise_irq(irq: int, cpu: int | None = None) -> None:
     """
     ctx = _ctx()
     ctx.kernel.irq.raise_irq(irq, cpu)
+
+
+def bh_device(name: str) -> Any:
+    """bottomhalf's stand-in for device discovery: the virtual device ``name``
+    (see bottomhalf.devices), or None.  Attach with request_irq(dev.irq, ...)."""
+    return _ctx().kernel.devices.get(name)
 
 
 # ======================================================================
@@ -945,7 +972,10 @@ def _tasklet_ready(t: Any, fn: str) -> ExecCtx:
 
 
 def tasklet_schedule(t: tasklet_struct) -> None:
-    ctx = _tasklet_ready(t, "tasklet_schedule")
+    if type(t) is tasklet_struct and (t.func is not None or t.callback is not None):
+        ctx = _ctx()  # the fast path of the checks below
+    else:
+        ctx = _tasklet_ready(t, "tasklet_schedule")
     ctx.kernel.tasklets.schedule(ctx, t)
 
 
@@ -975,10 +1005,7 @@ def tasklet_disable(t: tasklet_struct) -> None:
 def tasklet_disable_in_atomic(t: tasklet_struct) -> None:
     _need(t, tasklet_struct, "tasklet_disable_in_atomic", "t")
     ctx = _ctx()
-    k = ctx.kernel
-    k.tasklets.disable_nosync(ctx, t)
-    while t.state & 2:
-        k.sched.busy_wait(ctx, 100)
+    ctx.kernel.tasklets.disable_in_atomic(ctx, t)
 
 
 def tasklet_enable(t: tasklet_struct) -> None:
@@ -1663,6 +1690,7 @@ def kfree(obj: Any) -> None:
 # What `from bottomhalf.linux import *` gives a module.
 
 __all__ = [
+    "bh_device",
     "bh_raise_irq",
     "ATOMIC_INIT",
     "BLOCK_SOFTIRQ",

@@ -374,10 +374,17 @@ def convert_param(ptype: str, raw: Any) -> Any:
     raise ValueError(f"unknown parameter type {ptype}")
 
 
+# Declared by the headers a module includes, though not exported to modules:
+# defining one in a module still fails to compile ("conflicting types").
+# include/linux/workqueue.h declares `void __init workqueue_init(void)` and
+# `workqueue_init_early()` for the boot code (reference §12).
+HEADER_ONLY_NAMES = {"workqueue_init", "workqueue_init_early"}
+
+
 def _api_names() -> set[str]:
     from . import linux
 
-    return {n for n in linux.__all__ if not n.isupper()}
+    return {n for n in linux.__all__ if not n.isupper()} | HEADER_ONLY_NAMES
 
 
 def _used_names(tree: ast.AST) -> set[str]:

@@ -195,10 +195,9 @@ class Sched:
         while timeout:
             timeout = self.schedule_timeout(ctx, timeout, why=f"msleep({msecs})")
 
-    def hrtimer_sleep(self, ctx: ExecCtx, ns: int, why: str) -> None:
-        """Sleep exactly ``ns`` on an hrtimer (usleep_range, fsleep)."""
-        from .engines.base import HrTimer
-
+    def hrtimer_sleep(self, ctx: ExecCtx, ns: int, why: str, min_ns: int | None = None) -> None:
+        """Sleep on an hrtimer of this CPU (usleep_range, fsleep): it fires at
+        ``ns`` from now, or at the first local timer interrupt after ``min_ns``."""
         task = ctx.task
         if self.atomic(ctx):
             if ctx.preempt_count:
@@ -207,17 +206,18 @@ class Sched:
             return
         woke = [False]
 
-        def hrtimer_wakeup(irq_ctx: ExecCtx, timer: HrTimer) -> None:
+        def hrtimer_wakeup(irq_ctx: ExecCtx, timer: Any) -> None:
             woke[0] = True
             self.wake_up_process(task)
 
-        timer = HrTimer(hrtimer_wakeup, ctx.cpu, "hrtimer_wakeup")
-        engine = self.kernel.engine
-        engine.hrtimer_start(timer, engine.now_ns() + ns)
+        hr = self.kernel.timers.hr
+        timer = hr.init(hrtimer_wakeup, ctx.cpu, "hrtimer_wakeup")
+        now = self.kernel.engine.now_ns()
+        hr.start_range_ns(ctx, timer, now + (ns if min_ns is None else min_ns), now + ns)
         try:
             self.sleep_until(ctx, lambda: woke[0], TASK_UNINTERRUPTIBLE, why)
         finally:
-            engine.hrtimer_cancel(timer)
+            hr.cancel(ctx, timer)
 
     def busy_wait(self, ctx: ExecCtx, ns: int) -> None:
         """Burn ``ns`` of CPU (mdelay/udelay/ndelay)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .context import SOFTIRQ_DISABLE_OFFSET, SOFTIRQ_OFFSET, ExecCtx
+from .context import IRQ_COUNT_MASK, SOFTIRQ_DISABLE_OFFSET, SOFTIRQ_OFFSET, ExecCtx
 from .task import TASK_INTERRUPTIBLE, TASK_RUNNING, Task
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ SOFTIRQ_NAMES = ("HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLE
                  "HRTIMER", "RCU")
 
 MAX_SOFTIRQ_RESTART = 10
+MAX_SOFTIRQ_TIME_MS = 2  # MAX_SOFTIRQ_TIME = msecs_to_jiffies(2): 1 jiffy at HZ=250
 
 # An action returns True if it made progress (ran a handler or changed state).
 SoftirqAction = Callable[[ExecCtx], bool]
@@ -78,9 +79,16 @@ class Softirq:
     # raising
     def raise_softirq_irqoff(self, ctx: ExecCtx, nr: int) -> None:
         """Mark ``nr`` pending on this CPU; outside interrupt context, wake ksoftirqd."""
-        self.__raise_softirq_irqoff(ctx, nr)
-        if not ctx.in_interrupt():
-            self.wakeup_softirqd(ctx.cpu)
+        trace = self.kernel.trace
+        if trace.on:
+            trace.softirq_raise(ctx, nr)
+        cpu = ctx.cpu
+        self.pending[cpu] |= 1 << nr
+        if not ctx.preempt_count & IRQ_COUNT_MASK:  # !in_interrupt()
+            self.stalled[cpu] = False
+            t = self.ksoftirqd[cpu]
+            if t is not None and t.state != TASK_RUNNING:
+                self.kernel.sched.wake_up_process(t)
 
     def __raise_softirq_irqoff(self, ctx: ExecCtx, nr: int) -> None:
         trace = self.kernel.trace
@@ -106,6 +114,10 @@ class Softirq:
         t = self.ksoftirqd[cpu]
         if t is not None:
             self.kernel.sched.wake_up_process(t)
+
+    @property
+    def any_stalled(self) -> bool:
+        return True in self.stalled
 
     def unstall(self, cpu: int) -> None:
         """Something changed that may let a stalled pass make progress."""
@@ -139,14 +151,17 @@ class Softirq:
         cpu = ctx.cpu
         lock = engine.cpu_lock(cpu)
         if not lock.try_acquire(ctx):
-            # Another context of this CPU is serving softirqs (real engine);
-            # make sure someone looks at our bits.
-            self.wakeup_softirqd(cpu)
-            return False
+            # real engine: another thread serves this CPU's softirqs or has its
+            # bottom halves disabled.  It looks at the pending bits again before
+            # it lets go; ksoftirqd retries meanwhile (it must not go to sleep
+            # as "stalled": the holder may already have made its last check).
+            if not ksirqd:
+                self.wakeup_softirqd(cpu)
+            return True
         progress = False
         try:
             timers = k.timers
-            end = timers.jiffies() + timers.msecs_to_jiffies(2)  # MAX_SOFTIRQ_TIME
+            end = timers.jiffies() + timers.msecs_to_jiffies(MAX_SOFTIRQ_TIME_MS)
             max_restart = MAX_SOFTIRQ_RESTART
             ctx.preempt_count += SOFTIRQ_OFFSET
             trace = k.trace
@@ -232,12 +247,15 @@ class Softirq:
         if not ctx.bh_disabled():
             k.warn(ctx, "local_bh_enable() without local_bh_disable()")
             return
-        ctx.preempt_count -= SOFTIRQ_DISABLE_OFFSET
+        # __local_bh_enable_ip(): preemption stays disabled (one count) until
+        # the softirqs run here are done, as the trace's preempt-depth shows.
+        ctx.preempt_count -= SOFTIRQ_DISABLE_OFFSET - 1
         if ctx.bh_owned and not ctx.bh_disabled():
             ctx.bh_owned -= 1
             k.engine.cpu_lock(ctx.cpu).release(ctx)
         if not ctx.in_interrupt() and self.pending[ctx.cpu]:
             self.do_softirq(ctx)
+        ctx.preempt_count -= 1
 
     # ------------------------------------------------------------------
     def proc_softirqs(self) -> str:

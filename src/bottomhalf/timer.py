@@ -1,35 +1,47 @@
-"""jiffies, the timer wheel and the tick.
+"""jiffies, the timer wheel, the tick and the local timer interrupt.
 
-Mirrors kernel/time/timer.c and include/linux/jiffies.h (reference §7).
+Mirrors kernel/time/timer.c, include/linux/jiffies.h and the tick part of
+kernel/time/tick-sched.c (reference §7).
 
-* ``jiffies`` counts ticks of 1/HZ s from ``INITIAL_JIFFIES`` (which wraps
-  the 32-bit value five minutes after boot, as Linux does to catch bugs).
-* A timer_list is filed in a wheel bucket by ``calc_wheel_index``: the expiry
-  is rounded *up* to the level's granularity and one more unit, so a timer
-  never fires early (a level-0 timer due at jiffy E runs at the tick that
-  makes jiffies E + 1; longer timeouts land in coarser levels and may run up
-  to ~12.5 % late).
-* Timers run from TIMER_SOFTIRQ on the CPU whose wheel holds them, raised by
-  that CPU's tick.  The tick is an hrtimer programmed only for the jiffies
-  where something expires (NO_HZ), so an idle kernel costs nothing.
+* ``jiffies`` counts ticks of 1/HZ s from ``INITIAL_JIFFIES``; jiffy ``j``
+  begins at ``(j - INITIAL_JIFFIES) * TICK_NSEC`` ns after boot.
+* Each CPU has three timer bases, expired in this order by TIMER_SOFTIRQ:
+  ``BASE_LOCAL`` (``TIMER_PINNED`` timers, ``add_timer_on``), ``BASE_GLOBAL``
+  (the others) and ``BASE_DEF`` (``TIMER_DEFERRABLE``).  ``mod_timer`` files a
+  timer on the base of the CPU that calls it, unless its callback is running
+  right now on its old base, where it then stays.
+* ``calc_wheel_index`` picks the level from the distance to ``base.clk`` and
+  rounds the expiry *up* to the level's granularity plus one unit, so a timer
+  never fires early: a level-0 timer due at jiffy E runs at the tick that
+  makes jiffies E + 1; longer timeouts run at the next multiple of 8, 64, ...
+  jiffies after their expiry (up to ~12.5 % late).
+* ``__run_timers`` expires one bucket jiffy at a time (``base.clk`` jumps to
+  the next expiry, then is one ahead of it while the callbacks run): higher
+  levels first, and within a bucket the most recently queued timer first.
+  Callbacks run in softirq context on the base's CPU, with interrupts off for
+  ``TIMER_IRQSAFE`` timers.
+* The tick is an hrtimer of its CPU (see hrtimer.py) programmed only for
+  the jiffies where a timer is due, as NO_HZ does on an idle CPU: it is
+  re-evaluated when the local timer interrupt exits, not re-armed by its
+  handler.  Linux also ticks every jiffy while a CPU is busy; here those
+  ticks are left out, which changes LOC (fewer interrupts on a busy CPU) and
+  lets a ``usleep_range`` on a busy CPU last until its maximum.
+* Linux 6.9+ lets another CPU expire an idle CPU's global timers (timer
+  migration); here every timer runs on its own base's CPU.
 
-Within one tick, timers run as Linux's ``__run_timers`` runs them: higher
-wheel levels first, and within a bucket the most recently added first.
-
-Guards: ``TimerBase.lock`` (a raw lock) protects a CPU's wheel and
+Guards: ``TimerBase.lock`` (a raw lock) protects a base's buckets, ``clk`` and
 ``running_timer``.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .context import ExecCtx
-from .engines.base import HrTimer
+from .hrtimer import HrTimers, hrtimer
 from .softirq import TIMER_SOFTIRQ
-from .task import TASK_UNINTERRUPTIBLE, Task
+from .task import Task
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -40,11 +52,14 @@ MSEC_PER_SEC = 1000
 USEC_PER_SEC = 1_000_000
 INITIAL_JIFFIES = (-300 * HZ) & 0xFFFFFFFF
 MAX_JIFFY_OFFSET = ((1 << 63) - 1) // 2 - 1  # ((LONG_MAX >> 1) - 1)
+NEXT_TIMER_MAX_DELTA = (1 << 30) - 1
 
 # Wheel geometry (HZ > 100: 9 levels of 64 buckets, 8x coarser each level).
 LVL_CLK_SHIFT = 3
+LVL_CLK_MASK = (1 << LVL_CLK_SHIFT) - 1
 LVL_BITS = 6
 LVL_SIZE = 1 << LVL_BITS
+LVL_MASK = LVL_SIZE - 1
 LVL_DEPTH = 9
 
 
@@ -60,12 +75,21 @@ def LVL_START(n: int) -> int:  # noqa: N802
     return (LVL_SIZE - 1) << ((n - 1) * LVL_CLK_SHIFT)
 
 
+def LVL_OFFS(n: int) -> int:  # noqa: N802
+    return n * LVL_SIZE
+
+
 WHEEL_TIMEOUT_CUTOFF = LVL_START(LVL_DEPTH)
 WHEEL_TIMEOUT_MAX = WHEEL_TIMEOUT_CUTOFF - LVL_GRAN(LVL_DEPTH - 1)
 
 TIMER_DEFERRABLE = 0x00080000
 TIMER_PINNED = 0x00100000
 TIMER_IRQSAFE = 0x00200000
+
+BASE_LOCAL = 0
+BASE_GLOBAL = 1
+BASE_DEF = 2
+NR_BASES = 3
 
 
 def msecs_to_jiffies(m: int) -> int:
@@ -81,6 +105,7 @@ def jiffies_to_msecs(j: int) -> int:
 
 
 def usecs_to_jiffies(u: int) -> int:
+    """Rounds up: 1 us -> 1, 4000 -> 1, 4001 -> 2 at HZ=250."""
     if u < 0:
         return MAX_JIFFY_OFFSET
     per = USEC_PER_SEC // HZ
@@ -91,80 +116,120 @@ def jiffies_to_usecs(j: int) -> int:
     return (USEC_PER_SEC // HZ) * j
 
 
-def calc_wheel_index(expires: int, clk: int) -> tuple[int, int]:
-    """(level, bucket_expiry) for a timer due at ``expires`` (calc_wheel_index)."""
+def calc_index(expires: int, lvl: int) -> tuple[int, int]:
+    """(wheel index, bucket expiry): the expiry rounded up past its level's granule."""
+    expires = (expires >> LVL_SHIFT(lvl)) + 1
+    return LVL_OFFS(lvl) + (expires & LVL_MASK), expires << LVL_SHIFT(lvl)
+
+
+def calc_wheel_index(expires: int, clk: int) -> tuple[int, int, int]:
+    """(level, wheel index, bucket expiry) of a timer due at ``expires``."""
     delta = expires - clk
     if delta < 0:
-        return 0, clk
-    if delta >= WHEEL_TIMEOUT_CUTOFF:
-        expires = clk + WHEEL_TIMEOUT_MAX
-        delta = expires - clk
+        return 0, clk & LVL_MASK, clk
     lvl = 0
     while lvl < LVL_DEPTH - 1 and delta >= LVL_START(lvl + 1):
         lvl += 1
-    bucket = ((expires >> LVL_SHIFT(lvl)) + 1) << LVL_SHIFT(lvl)
-    return lvl, bucket
+    if lvl == LVL_DEPTH - 1 and delta >= WHEEL_TIMEOUT_CUTOFF:
+        expires = clk + WHEEL_TIMEOUT_MAX
+    idx, bucket_expiry = calc_index(expires, lvl)
+    return lvl, idx, bucket_expiry
 
 
 class timer_list:  # noqa: N801 - the kernel's name
     """struct timer_list.  Construct empty, then timer_setup()."""
 
-    __slots__ = ("function", "expires", "flags", "base_cpu", "bucket", "level", "seq",
-                 "housekeeping", "__weakref__", "_bh_container")
+    __slots__ = ("function", "expires", "flags", "entry", "base", "idx", "level",
+                 "housekeeping", "shutdown", "__weakref__", "_bh_container")
     _bh_container: Any  # the struct embedding this timer (container_of)
 
     def __init__(self) -> None:
         self.function: Callable[[timer_list], Any] | None = None
         self.expires = 0
         self.flags = 0
-        self.base_cpu = -1  # -1: not pending
-        self.bucket = 0
+        self.entry: list[timer_list] | None = None  # the bucket list it is on: pending
+        self.base: TimerBase | None = None  # the base it was last queued on
+        self.idx = -1
         self.level = 0
-        self.seq = 0
         self.housekeeping = False  # kernel bookkeeping: does not keep the kernel busy
+        self.shutdown = False  # timer_shutdown_sync(): later arming is ignored
+
+    @property
+    def base_cpu(self) -> int:
+        """The CPU whose wheel holds the timer, or -1 if it is not pending."""
+        return self.base.cpu if self.entry is not None and self.base is not None else -1
+
+    @base_cpu.setter
+    def base_cpu(self, value: int) -> None:
+        if value < 0 and self.base is not None:  # re-initialised: forget any queueing
+            detach_if_pending(self.base, self)
 
     def __repr__(self) -> str:
         name = getattr(self.function, "__name__", None)
-        return f"<timer_list {name} expires={self.expires} pending={self.base_cpu >= 0}>"
+        return f"<timer_list {name} expires={self.expires} pending={self.entry is not None}>"
 
 
 class TimerBase:
-    """struct timer_base of one CPU."""
+    """struct timer_base: one of the three wheels of a CPU."""
 
-    def __init__(self, cpu: int, lock: Any) -> None:
+    def __init__(self, cpu: int, index: int, lock: Any) -> None:
         self.cpu = cpu
+        self.index = index
         self.lock = lock
-        self.buckets: dict[int, list[timer_list]] = {}
-        self.expiries: list[int] = []  # heap of bucket jiffies (may hold stale ones)
+        self.vectors: dict[int, list[timer_list]] = {}  # idx -> bucket, head first
+        self.bucket_expiry: dict[int, int] = {}
         self.clk = INITIAL_JIFFIES
         self.running_timer: timer_list | None = None
-        self.running_waiters: list[Task] = []
-        self.tick: HrTimer | None = None
-        self.tick_at = -1  # jiffy the tick is programmed for
+        self.spinners: list[Task] = []  # del_timer_sync() waiting for running_timer
         self.user_pending = 0
 
-    def next_expiry(self) -> int | None:
-        exp = self.expiries
-        while exp and exp[0] not in self.buckets:
-            heapq.heappop(exp)
-        return exp[0] if exp else None
+    def next_expiry(self) -> int:
+        """__next_timer_interrupt(): the earliest bucket expiry."""
+        if not self.bucket_expiry:
+            return self.clk + NEXT_TIMER_MAX_DELTA
+        return min(self.bucket_expiry.values())
+
+
+def detach_if_pending(base: TimerBase, t: timer_list) -> int:
+    """Unlink ``t`` from its bucket (or from a batch collected for expiry); 1 if it was there.
+
+    The caller holds ``base.lock`` (or owns the timer outright, as an initialiser does).
+    """
+    lst = t.entry
+    if lst is None:
+        return 0
+    lst.remove(t)
+    if not lst and base.vectors.get(t.idx) is lst:
+        del base.vectors[t.idx]
+        del base.bucket_expiry[t.idx]
+    t.entry = None
+    if not t.housekeeping:
+        base.user_pending -= 1
+    return 1
 
 
 class Timers:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
-        self.bases = [TimerBase(c, kernel.engine.new_raw_lock()) for c in range(kernel.ncpus)]
-        self._seq = 0
+        engine = kernel.engine
+        n = kernel.ncpus
+        self.bases = [[TimerBase(c, i, engine.new_raw_lock()) for i in range(NR_BASES)]
+                      for c in range(n)]
+        # The local timer interrupt re-evaluates the (stopped) tick on its way out.
+        self.hr = HrTimers(kernel, self.program_tick)
+        self.ticks = [hrtimer(self._tick_sched_timer, c, "tick_sched_timer", housekeeping=True)
+                      for c in range(n)]
+        self._warned_leak = False
+        self._warned_add = False
         # Other users of the periodic tick (e.g. the workqueue CPU-hog check):
         # fn(ctx) runs in hard-IRQ context at every tick of a CPU while
         # tick_wanted(cpu) says so.
         self.tick_hooks: list[Callable[[ExecCtx], None]] = []
         self.tick_wanted: list[Callable[[int], bool]] = []
-        for base in self.bases:
-            base.tick = HrTimer(self._tick_handler, base.cpu, "tick_sched_timer")
         kernel.softirq.open_softirq(TIMER_SOFTIRQ, self.run_timer_softirq)
 
     # ------------------------------------------------------------------
+    # jiffies
     def jiffies(self) -> int:
         return INITIAL_JIFFIES + self.kernel.engine.now_ns() // TICK_NSEC
 
@@ -172,186 +237,299 @@ class Timers:
     def msecs_to_jiffies(m: int) -> int:
         return msecs_to_jiffies(m)
 
-    def timeout_ns(self, ctx: ExecCtx, timeout: int) -> int:
-        """How long from now a timer armed for ``jiffies + timeout`` takes to fire."""
-        base = self.bases[ctx.cpu]
-        now_j = self.jiffies()
-        clk = max(base.clk, now_j)
-        _, bucket = calc_wheel_index(now_j + timeout, clk)
-        if bucket <= now_j:
-            bucket = now_j + 1
-        return max(0, self.jiffy_ns(bucket) - self.kernel.engine.now_ns())
-
     def jiffy_ns(self, j: int) -> int:
         """Nanoseconds since boot at which jiffies becomes ``j``."""
         return (j - INITIAL_JIFFIES) * TICK_NSEC
 
-    # ------------------------------------------------------------------
-    def mod_timer(self, ctx: ExecCtx, t: timer_list, expires: int, cpu: int | None = None,
-                  only_if_pending: bool = False) -> int:
-        """Arm (or re-arm) ``t``; returns 1 if it was pending."""
-        if t.function is None:
-            self.kernel.warn(ctx, "mod_timer() on a timer that was never set up (timer_setup)")
-            return 0
-        was = self.detach(ctx, t)
-        if only_if_pending and not was:
-            return 0
-        target = ctx.cpu if cpu is None else cpu
-        base = self.bases[target]
-        base.lock.acquire(ctx)
+    def timeout_ns(self, ctx: ExecCtx, timeout: int) -> int:
+        """How long from now a timer armed here for ``jiffies + timeout`` takes to run."""
+        base = self.bases[ctx.cpu][BASE_GLOBAL]
         now_j = self.jiffies()
-        # forward_timer_base(): an idle base catches up with jiffies
-        if base.clk < now_j:
-            base.clk = now_j
-        lvl, bucket = calc_wheel_index(expires, base.clk)
-        t.expires = expires
-        t.level = lvl
-        t.bucket = bucket
-        self._seq += 1
-        t.seq = self._seq
-        t.base_cpu = target
-        lst = base.buckets.get(bucket)
+        clk = base.clk
+        if now_j > clk:
+            nxt = base.next_expiry()
+            clk = now_j if nxt > now_j else nxt
+        _, _, bucket = calc_wheel_index(now_j + timeout, clk)
+        return max(0, self.jiffy_ns(max(bucket, now_j + 1)) - self.kernel.engine.now_ns())
+
+    # ------------------------------------------------------------------
+    # queueing (__mod_timer and friends)
+    def _base_for(self, cpu: int, flags: int) -> TimerBase:
+        if flags & TIMER_DEFERRABLE:
+            return self.bases[cpu][BASE_DEF]
+        return self.bases[cpu][BASE_LOCAL if flags & TIMER_PINNED else BASE_GLOBAL]
+
+    def _forward(self, base: TimerBase) -> None:
+        """forward_timer_base(): an idle base catches up with jiffies."""
+        jnow = self.jiffies()
+        if jnow <= base.clk:
+            return
+        nxt = base.next_expiry()
+        if nxt > jnow:
+            base.clk = jnow
+        elif nxt >= base.clk:
+            base.clk = nxt
+
+    def _enqueue(self, base: TimerBase, t: timer_list, lvl: int, idx: int, bucket: int) -> None:
+        """enqueue_timer(): at the head of its bucket."""
+        lst = base.vectors.get(idx)
         if lst is None:
-            base.buckets[bucket] = [t]
-            heapq.heappush(base.expiries, bucket)
-        else:
-            lst.append(t)
+            lst = base.vectors[idx] = []
+            base.bucket_expiry[idx] = bucket
+        lst.insert(0, t)
+        t.entry = lst
+        t.base = base
+        t.idx = idx
+        t.level = lvl
         if not t.housekeeping:
             base.user_pending += 1
-        base.lock.release(ctx)
-        self.program_tick(target)
-        return 1 if was else 0
 
-    def detach(self, ctx: ExecCtx, t: timer_list) -> bool:
-        cpu = t.base_cpu
-        if cpu < 0:
-            return False
-        base = self.bases[cpu]
-        base.lock.acquire(ctx)
-        try:
-            if t.base_cpu != cpu:
-                return False
-            lst = base.buckets.get(t.bucket)
-            if lst is not None:
-                try:
-                    lst.remove(t)
-                except ValueError:
-                    pass
-                if not lst:
-                    del base.buckets[t.bucket]
-            t.base_cpu = -1
-            if not t.housekeeping:
-                base.user_pending -= 1
-            return True
-        finally:
+    def _lock_timer_base(self, ctx: ExecCtx, t: timer_list) -> TimerBase:
+        while True:
+            base = t.base or self._base_for(ctx.cpu, t.flags)
+            base.lock.acquire(ctx)
+            if (t.base or base) is base:
+                return base
             base.lock.release(ctx)
 
-    def del_timer(self, ctx: ExecCtx, t: timer_list) -> int:
-        return 1 if self.detach(ctx, t) else 0
+    def _usable(self, ctx: ExecCtx, t: timer_list, what: str) -> bool:
+        if t.function is not None:
+            return True
+        if not t.shutdown:
+            # Linux silently ignores a timer without a function; say why here.
+            self.kernel.warn(ctx, f"bottomhalf: {what}() on a timer_list that was never set "
+                                  "up (timer_setup): ignored")
+        return False
 
-    def del_timer_sync(self, ctx: ExecCtx, t: timer_list, internal: bool = False) -> int:
-        """Deactivate and wait for a running callback to finish (timer_delete_sync)."""
-        k = self.kernel
-        if ctx.in_hardirq() and not t.flags & TIMER_IRQSAFE and not internal:
-            k.warn(ctx, "del_timer_sync() from hard-IRQ context on a timer that is not IRQSAFE")
-        ret = self.del_timer(ctx, t)
-        for base in self.bases:
-            if base.running_timer is t:
-                if base.cpu == ctx.cpu and ctx.in_serving_softirq():
-                    k.warn(ctx, "del_timer_sync() called from the timer's own callback")
-                    break
-                self._wait_not_running(ctx, base, t)
+    def mod_timer(self, ctx: ExecCtx, t: timer_list, expires: int, cpu: int | None = None,
+                  only_if_pending: bool = False) -> int:
+        """__mod_timer(): (re)arm ``t`` for ``expires``; 1 if it was pending.
+
+        ``cpu`` given: detach, then add_timer_on(t, cpu) (pinned to that CPU).
+        """
+        if cpu is not None:
+            ret = self.del_timer(ctx, t)
+            t.expires = expires
+            self.add_timer_on(ctx, t, cpu)
+            return ret
+        if not self._usable(ctx, t, "mod_timer"):
+            return 0
+        idx = -1
+        clk = bucket = lvl = 0
+        if t.entry is not None:
+            if t.expires == expires:
+                return 1
+            base = self._lock_timer_base(ctx, t)
+            self._forward(base)
+            clk = base.clk
+            lvl, idx, bucket = calc_wheel_index(expires, clk)
+            if t.entry is not None and idx == t.idx:
+                t.expires = expires  # same bucket: keeps its place
+                base.lock.release(ctx)
+                return 1
+        else:
+            base = self._lock_timer_base(ctx, t)
+            self._forward(base)
+        ret = detach_if_pending(base, t)
+        if not ret and only_if_pending:
+            base.lock.release(ctx)
+            return 0
+        new_base = self._base_for(ctx.cpu, t.flags)
+        if base is not new_base and base.running_timer is not t:
+            # A running timer stays where it runs, so timer_delete_sync() sees it.
+            base.lock.release(ctx)
+            base = new_base
+            base.lock.acquire(ctx)
+            self._forward(base)
+        t.expires = expires
+        if idx < 0 or clk != base.clk:
+            lvl, idx, bucket = calc_wheel_index(expires, base.clk)
+        self._enqueue(base, t, lvl, idx, bucket)
+        base.lock.release(ctx)
+        self.program_tick(ctx, base.cpu)
         return ret
 
-    def _wait_not_running(self, ctx: ExecCtx, base: TimerBase, t: timer_list) -> None:
-        task = ctx.task
+    def add_timer(self, ctx: ExecCtx, t: timer_list) -> None:
+        """add_timer(): arm an inactive timer (WARN_ON_ONCE and ignore if pending)."""
+        if t.entry is not None:
+            self._warn_once_pending(ctx, "add_timer")
+            return
+        self.mod_timer(ctx, t, t.expires)
 
-        def done() -> bool:
+    def add_timer_on(self, ctx: ExecCtx, t: timer_list, cpu: int) -> None:
+        """add_timer_on(): arm an inactive timer on ``cpu``, setting TIMER_PINNED."""
+        if t.entry is not None:
+            self._warn_once_pending(ctx, "add_timer_on")
+            return
+        t.flags |= TIMER_PINNED
+        if not self._usable(ctx, t, "add_timer_on"):
+            return
+        new_base = self._base_for(cpu, t.flags)
+        base = self._lock_timer_base(ctx, t)
+        if base is not new_base:
+            base.lock.release(ctx)
+            base = new_base
+            base.lock.acquire(ctx)
+        self._forward(base)
+        lvl, idx, bucket = calc_wheel_index(t.expires, base.clk)
+        self._enqueue(base, t, lvl, idx, bucket)
+        base.lock.release(ctx)
+        self.program_tick(ctx, base.cpu)
+
+    def _warn_once_pending(self, ctx: ExecCtx, where: str) -> None:
+        if not self._warned_add:
+            self._warned_add = True
+            self.kernel.warn(ctx, None, where=where)
+
+    def detach(self, ctx: ExecCtx, t: timer_list) -> bool:
+        return bool(self.del_timer(ctx, t))
+
+    def del_timer(self, ctx: ExecCtx, t: timer_list) -> int:
+        """timer_delete(): 1 if the timer was pending (it does not wait)."""
+        if t.entry is None:
+            return 0
+        base = self._lock_timer_base(ctx, t)
+        ret = detach_if_pending(base, t)
+        base.lock.release(ctx)
+        return ret
+
+    def del_timer_sync(self, ctx: ExecCtx, t: timer_list, internal: bool = False,
+                       shutdown: bool = False) -> int:
+        """timer_delete_sync(): deactivate, then spin until a callback running on
+        another CPU has returned.  ``shutdown``: timer_shutdown_sync()."""
+        k = self.kernel
+        if ctx.in_hardirq() and not t.flags & TIMER_IRQSAFE and not internal:
+            k.warn(ctx, None, where="__timer_delete_sync")
+        while True:
+            base = self._lock_timer_base(ctx, t)
             if base.running_timer is not t:
-                return True
-            if task not in base.running_waiters:
-                base.running_waiters.append(task)
-            return False
-
-        self.kernel.sched.sleep_until(ctx, done, TASK_UNINTERRUPTIBLE,
-                                      "del_timer_sync() until the callback returns")
+                ret = detach_if_pending(base, t)
+                if shutdown:
+                    t.function = None
+                    t.shutdown = True
+                base.lock.release(ctx)
+                return ret
+            if base.cpu == ctx.cpu and ctx.in_serving_softirq():
+                # Called from the callback itself (or an interrupt on top of
+                # it): Linux spins here forever.  Say so and go on.
+                base.lock.release(ctx)
+                k.warn(ctx, f"bottomhalf: timer_delete_sync({k.symbols.symbol(t.function)}) "
+                            f"called from that timer's callback on CPU{ctx.cpu}: Linux would "
+                            "spin forever; returning without waiting")
+                return 0
+            if ctx.task not in base.spinners:
+                base.spinners.append(ctx.task)
+            base.lock.release(ctx)
+            k.engine.spin_park(ctx, f"timer_delete_sync({k.symbols.symbol(t.function)}) "
+                                    f"until its callback returns on CPU{base.cpu}")
 
     def pending(self, t: timer_list) -> bool:
-        return t.base_cpu >= 0
+        return t.entry is not None
+
+    # ------------------------------------------------------------------
+    # expiry
+    def run_timer_softirq(self, ctx: ExecCtx) -> bool:
+        """run_timer_softirq(): the pinned timers, then the global, then the deferrable."""
+        cpu = ctx.cpu
+        for base in self.bases[cpu]:
+            self._run_timers(ctx, base)
+        self.program_tick(ctx, cpu)
+        return True
+
+    def _run_timers(self, ctx: ExecCtx, base: TimerBase) -> None:
+        """__run_timers(): one bucket jiffy at a time, while jiffies has reached it."""
+        if self.jiffies() < base.next_expiry():
+            return
+        base.lock.acquire(ctx)
+        while True:
+            jnow = self.jiffies()
+            nxt = base.next_expiry()
+            if jnow < base.clk or jnow < nxt:
+                break
+            heads = self._collect_expired_timers(base, nxt)
+            base.clk += 1
+            for head in reversed(heads):  # the highest level first
+                self._expire_timers(ctx, base, head)
+        base.lock.release(ctx)
+
+    @staticmethod
+    def _collect_expired_timers(base: TimerBase, nxt: int) -> list[list[timer_list]]:
+        """The buckets due at jiffy ``nxt``, level 0 upwards."""
+        clk = base.clk = nxt
+        heads: list[list[timer_list]] = []
+        for lvl in range(LVL_DEPTH):
+            idx = (clk & LVL_MASK) + LVL_OFFS(lvl)
+            lst = base.vectors.pop(idx, None)
+            if lst is not None:
+                del base.bucket_expiry[idx]
+                heads.append(lst)
+            if clk & LVL_CLK_MASK:
+                break
+            clk >>= LVL_CLK_SHIFT
+        return heads
+
+    def _expire_timers(self, ctx: ExecCtx, base: TimerBase, head: list[timer_list]) -> None:
+        """expire_timers(): base.lock held; dropped around each callback."""
+        k = self.kernel
+        engine = k.engine
+        while head:
+            t = head[0]
+            base.running_timer = t
+            detach_if_pending(base, t)
+            fn = t.function
+            base.lock.release(ctx)
+            if fn is None:
+                k.warn(ctx, None, where="expire_timers")
+            else:
+                irqsafe = bool(t.flags & TIMER_IRQSAFE) and not ctx.irqs_off
+                if irqsafe:
+                    engine.local_irq_disable(ctx)
+                self._call_timer_fn(ctx, t, fn)
+                if irqsafe and ctx.irqs_off:
+                    engine.local_irq_enable(ctx)
+            base.lock.acquire(ctx)
+            base.running_timer = None
+            if base.spinners:
+                spinners, base.spinners = base.spinners, []
+                for task in spinners:
+                    engine.unpark(task)
+
+    def _call_timer_fn(self, ctx: ExecCtx, t: timer_list, fn: Callable[..., Any]) -> None:
+        k = self.kernel
+        count = ctx.preempt_count
+        k.call_handler(ctx, fn, (t,), "timer")
+        if ctx.preempt_count != count:
+            if not self._warned_leak:
+                self._warned_leak = True
+                k.warn(ctx, f"timer: {k.symbols.symbol(fn, True)} preempt leak: "
+                            f"{count:08x} -> {ctx.preempt_count:08x}")
+            ctx.preempt_count = count
 
     # ------------------------------------------------------------------
     # the tick
-    def program_tick(self, cpu: int) -> None:
-        """Program the tick of ``cpu`` for the next jiffy where work is due."""
-        base = self.bases[cpu]
-        nxt = base.next_expiry()
+    def program_tick(self, ctx: ExecCtx, cpu: int) -> None:
+        """Program the tick of ``cpu`` for the next jiffy where a timer is due."""
+        due = [b.next_expiry() for b in self.bases[cpu] if b.bucket_expiry]
         now_j = self.jiffies()
-        want_periodic = any(w(cpu) for w in self.tick_wanted)
-        if want_periodic:
-            nxt = now_j + 1 if nxt is None else min(nxt, now_j + 1)
-        if nxt is None:
-            if base.tick_at >= 0:
-                self.kernel.engine.hrtimer_cancel(base.tick)  # type: ignore[arg-type]
-                base.tick_at = -1
+        if any(w(cpu) for w in self.tick_wanted):
+            due.append(now_j + 1)
+        tick = self.ticks[cpu]
+        if not due:
+            self.hr.cancel(ctx, tick)
             return
-        if nxt <= now_j:
-            nxt = now_j + 1
-        if base.tick_at == nxt and base.tick is not None and base.tick.active:
+        when = self.jiffy_ns(max(min(due), now_j + 1))
+        if tick.active and tick.expires == when:
             return
-        base.tick_at = nxt
-        self.kernel.engine.hrtimer_start(base.tick, self.jiffy_ns(nxt))  # type: ignore[arg-type]
+        self.hr.start_range_ns(ctx, tick, when, when)
 
-    def _tick_handler(self, ctx: ExecCtx, hrt: HrTimer) -> None:
+    def _tick_sched_timer(self, ctx: ExecCtx, _t: hrtimer) -> None:
         """tick_sched_timer -> update_process_times -> run_local_timers."""
-        k = self.kernel
         cpu = ctx.cpu
-        k.irq.loc[cpu] += 1
-        base = self.bases[cpu]
-        base.tick_at = -1
         for hook in self.tick_hooks:
             hook(ctx)
-        nxt = base.next_expiry()
-        if nxt is not None and nxt <= self.jiffies():
-            k.softirq.raise_softirq_irqoff(ctx, TIMER_SOFTIRQ)
-        else:
-            self.program_tick(cpu)
-
-    def run_timer_softirq(self, ctx: ExecCtx) -> bool:
-        """__run_timers(): expire every bucket up to jiffies, in wheel order."""
-        k = self.kernel
-        cpu = ctx.cpu
-        base = self.bases[cpu]
-        now_j = self.jiffies()
-        lock = base.lock
-        while True:
-            lock.acquire(ctx)
-            nxt = base.next_expiry()
-            if nxt is None or nxt > now_j:
-                base.clk = now_j + 1
-                lock.release(ctx)
-                break
-            base.clk = nxt
-            lst = base.buckets.pop(nxt)
-            # Higher levels first; within a level the most recent first.
-            lst.sort(key=lambda t: (-t.level, -t.seq))
-            for t in lst:
-                t.base_cpu = -1
-                if not t.housekeeping:
-                    base.user_pending -= 1
-            lock.release(ctx)
-            for t in lst:
-                if t.base_cpu >= 0:
-                    continue  # re-armed by an earlier callback of this batch
-                base.running_timer = t
-                fn = t.function
-                k.call_handler(ctx, fn, (t,), "timer")  # type: ignore[arg-type]
-                base.running_timer = None
-                if base.running_waiters:
-                    waiters, base.running_waiters = base.running_waiters, []
-                    for w in waiters:
-                        k.sched.wake_up_process(w)
-        self.program_tick(cpu)
-        return True
+        jnow = self.jiffies()
+        if any(jnow >= b.next_expiry() for b in self.bases[cpu]):
+            self.kernel.softirq.raise_softirq_irqoff(ctx, TIMER_SOFTIRQ)
 
     # ------------------------------------------------------------------
     def process_timer(self, task: Task) -> timer_list:
@@ -366,17 +544,18 @@ class Timers:
         return t
 
     def user_timers_pending(self) -> int:
-        return sum(b.user_pending for b in self.bases)
+        return sum(b.user_pending for bases in self.bases for b in bases) + self.hr.pending()
 
     def all_pending(self) -> list[timer_list]:
         out: list[timer_list] = []
-        for b in self.bases:
-            for lst in b.buckets.values():
-                out.extend(lst)
+        for bases in self.bases:
+            for b in bases:
+                for lst in b.vectors.values():
+                    out.extend(lst)
         return out
 
     def remove_owned(self, ctx: ExecCtx, owns: Callable[[Any], bool]) -> list[timer_list]:
         removed = [t for t in self.all_pending() if owns(t.function)]
         for t in removed:
-            self.detach(ctx, t)
+            self.del_timer(ctx, t)
         return removed

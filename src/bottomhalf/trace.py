@@ -62,7 +62,7 @@ class TraceRecord:
     args: dict[str, Any]
 
     def line(self) -> str:
-        usec = self.ts_ns // 1000
+        usec = (self.ts_ns + 500) // 1000  # ns2usecs() rounds to the nearest
         return (f"{self.comm:>16s}-{self.pid:<7d} [{self.cpu:03d}] {self.flags} "
                 f"{usec // 1_000_000:5d}.{usec % 1_000_000:06d}: {self.event}: {self.text}")
 
@@ -123,7 +123,9 @@ class Trace:
             self.pipe_pos = 0
 
     # ------------------------------------------------------------------
-    def _flags(self, ctx: ExecCtx) -> str:
+    def context_flags(self, ctx: ExecCtx) -> str:
+        """The five flag columns of a trace line (trace_output.c trace_print_lat_fmt):
+        irqs-off/BH-off, need-resched, hardirq/softirq, preempt depth, migrate-disable."""
         pc = ctx.preempt_count
         bh_off = (pc & SOFTIRQ_MASK) >> 9
         irqs = ctx.irqs_off
@@ -140,9 +142,12 @@ class Trace:
         if event not in self.enabled:
             return
         task = ctx.task
-        rec = TraceRecord(self.kernel.now_ns, ctx.cpu, task.trace_comm(), task.pid,
-                          self._flags(ctx), event, text, args)
+        rec = TraceRecord(0, ctx.cpu, task.trace_comm(), task.pid,
+                          self.context_flags(ctx), event, text, args)
         with self.lock:
+            # Stamped under the lock, so the buffer is in timestamp order as
+            # Linux's merge of its per-CPU buffers would show it.
+            rec.ts_ns = self.kernel.now_ns
             self.records.append(rec)
             self.written += 1
             if len(self.records) > TRACE_BUF_ENTRIES:
@@ -156,7 +161,8 @@ class Trace:
         self._emit(ctx, "irq_handler_entry", f"irq={irq} name={name}", {"irq": irq, "name": name})
 
     def irq_handler_exit(self, ctx: ExecCtx, irq: int, ret: Any) -> None:
-        handled = "handled" if isinstance(ret, int) and ret & 1 else "unhandled"
+        # __entry->ret ? "handled" : "unhandled": IRQ_WAKE_THREAD counts as handled
+        handled = "handled" if ret else "unhandled"
         self._emit(ctx, "irq_handler_exit", f"irq={irq} ret={handled}", {"irq": irq, "ret": handled})
 
     def softirq_raise(self, ctx: ExecCtx, nr: int) -> None:

@@ -120,6 +120,16 @@ class Engine(ABC):
     def yield_cpu(self, ctx: ExecCtx) -> None:
         """Let other runnable tasks of this CPU run first (cond_resched)."""
 
+    @abstractmethod
+    def spin_park(self, ctx: ExecCtx, why: str) -> None:
+        """Spin on the CPU of ``ctx`` (keeping it busy, interrupts still taken)
+        until :meth:`unpark` of its task or a wakeup.  An engine may also
+        return spuriously: callers re-check their condition in a loop."""
+
+    @abstractmethod
+    def unpark(self, task: Task) -> None:
+        """Let a task spinning in :meth:`spin_park` look at its condition again."""
+
     # --- interrupts -----------------------------------------------------
     @abstractmethod
     def deliver_irq(self, cpu: int, fn: IrqFn, arg: Any) -> None:

@@ -266,6 +266,8 @@ class RealEngine(Engine):
             task.e_park.acquire()
 
     def wake_up(self, task: Task) -> bool:
+        if task.state == TASK_RUNNING:
+            return False  # ttwu's early check: already awake, nothing to do
         lock = task.e_lock
         if lock is None:
             if task.state == TASK_RUNNING or task.state == TASK_DEAD:
@@ -284,6 +286,15 @@ class RealEngine(Engine):
 
     def yield_cpu(self, ctx: ExecCtx) -> None:
         time.sleep(0)
+
+    def spin_park(self, ctx: ExecCtx, why: str) -> None:
+        """A real spin: give other threads a moment, then let the caller re-check."""
+        if self.halting:
+            raise Halted()
+        time.sleep(0)
+
+    def unpark(self, task: Task) -> None:
+        pass  # spinners poll
 
     def run_task_to_completion(self, task: Task) -> None:
         self.start_task(task)

@@ -471,6 +471,9 @@ class SimEngine(Engine):
                 return
             task.e_token = None
             task.e_go = True
+            cpu = self.cpus[ev[3]]
+            if cpu.curr is task:
+                cpu.need_resched = False  # the woken task now has the CPU
             task.e_g.switch(POKE)
         elif kind == _IRQ:
             cpu = self.cpus[ev[3]]
@@ -597,6 +600,8 @@ class SimEngine(Engine):
         for cpu in self.cpus:
             if cpu.curr is not cpu.idle or cpu.rq or cpu.pending_irqs:
                 return False
+            if cpu.idle.ctx.in_interrupt():
+                return False  # an interrupt or softirq on the idle task is still busy
         return True
 
     def cpu_states(self) -> list[str]:
