@@ -579,7 +579,7 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         self.started_total += 1
         pool.lock.release(ctx)
         if task is not None and self.hog_thresh_us():
-            k.timers.program_tick(task.cpu)
+            k.timers.program_tick(ctx, ctx.cpu)
         trace = k.trace
         if trace.on:
             trace.workqueue_execute_start(ctx, work)

@@ -295,7 +295,7 @@ class WorkerPool:
         if w.current_work is not None and w.task is not None:
             w.current_at = k.sched.runtime(w.task)
             if k.params["workqueue.cpu_intensive_thresh_us"]:
-                k.timers.program_tick(w.task.cpu)  # the hog check needs the tick again
+                k.timers.program_tick(ctx, ctx.cpu)  # the hog check needs the tick again
         if not w.sleeping:
             return
         if not w.flags & WORKER_NOT_RUNNING:
