@@ -1343,6 +1343,31 @@ def workqueue_congested(cpu: int, wq: AnyWq) -> bool:
                                              _wq(wq, "workqueue_congested", ctx))
 
 
+def queue_work_node(node: int, wq: AnyWq, work: work_struct) -> bool:
+    """Queue on a CPU of NUMA ``node`` (one node here); meant for unbound queues (WARN otherwise)."""
+    ctx = _ctx()
+    q = _wq(wq, "queue_work_node", ctx)
+    if not q.unbound:
+        ctx.kernel.wq.warn_once(ctx, "queue_work_node", None, "queue_work_node")
+    return ctx.kernel.wq.queue_work_on(ctx, WORK_CPU_UNBOUND, q, _work(work, "queue_work_node"))
+
+
+def current_is_workqueue_rescuer() -> bool:
+    ctx = _ctx()
+    w = ctx.kernel.wq.current_worker(ctx)
+    return w is not None and w.rescue_wq is not None
+
+
+def set_worker_desc(fmt: str, *args: Any) -> None:
+    """Describe what the running work item does: shown after the kworker name (``-desc``)."""
+    ctx = _ctx()
+    w = ctx.kernel.wq.current_worker(ctx)
+    if w is not None:
+        from .printk import vsprintf
+
+        w.desc = (vsprintf(fmt, args) if args or "%" in fmt else fmt)[:23]
+
+
 def workqueue_set_max_active(wq: AnyWq, max_active: int) -> None:
     ctx = _ctx()
     if ctx.in_hardirq():
@@ -1868,6 +1893,7 @@ __all__ = [
     "create_singlethread_workqueue",
     "create_workqueue",
     "current",
+    "current_is_workqueue_rescuer",
     "current_work",
     "del_timer",
     "del_timer_sync",
@@ -1966,6 +1992,7 @@ __all__ = [
     "queue_delayed_work",
     "queue_delayed_work_on",
     "queue_work",
+    "queue_work_node",
     "queue_work_on",
     "raise_softirq",
     "raw_smp_processor_id",
@@ -1981,6 +2008,7 @@ __all__ = [
     "schedule_work",
     "schedule_work_on",
     "set_current_state",
+    "set_worker_desc",
     "smp_mb",
     "smp_processor_id",
     "smp_rmb",

@@ -74,7 +74,9 @@ class KernelFiles:
             "/sys/kernel/debug/workqueue": (self._debug_workqueue, None),
             "/sys/kernel/debug/bottomhalf/fail_worker_creation": (
                 lambda: f"{1 if k.wq.fail_worker_creation else 0}\n", self._write_fail_create),
+            "/sys/kernel/debug/bottomhalf/wq_monitor": (self._wq_monitor, None),
         }
+        self.files.update(self._wq_params())
         for root in TRACEFS:
             self.files[f"{root}/trace"] = (k.trace.read_trace, self._write_trace)
             self.files[f"{root}/trace_pipe"] = (k.trace.read_pipe, None)
@@ -101,11 +103,17 @@ class KernelFiles:
         prefix = "/sys/bus/workqueue/devices/"
         alt = "/sys/devices/virtual/workqueue/"
         for p in (prefix, alt):
-            if path.startswith(p):
+            if (path + "/").startswith(p):
                 rest = path[len(p):]
                 if rest == "cpumask" and p == alt:
                     return (lambda: f"{self._cpumask_hex()}\n", None)
                 name, _, attr = rest.partition("/")
+                if name == "":
+                    names = [w.name for w in self.kernel.wq.workqueues if w.sysfs]
+                    if p == alt:
+                        names.append("cpumask")
+                    listing = "".join(n + "\n" for n in sorted(names))
+                    return (partial(str, listing), None)
                 wq = self._sysfs_wq(name)
                 if wq is None:
                     return None
@@ -213,6 +221,56 @@ class KernelFiles:
         from .wqview import debug_workqueue
 
         return debug_workqueue(self.kernel)
+
+    def _wq_monitor(self) -> str:
+        from .wqview import wq_monitor
+
+        return wq_monitor(self.kernel)
+
+    def _wq_params(self) -> dict[str, tuple[Reader, Writer | None]]:
+        """/sys/module/workqueue/parameters/ (kernel/workqueue.c module_param)."""
+        k = self.kernel
+        base = "/sys/module/workqueue/parameters/"
+        params = k.params
+        params.setdefault("workqueue.cpu_intensive_warning_thresh", 4)
+        params.setdefault("workqueue.panic_on_stall", 0)
+        params.setdefault("workqueue.debug_force_rr_cpu", False)
+
+        def ulong(name: str, setter: Callable[[int], None] | None = None) -> tuple[Reader, Writer]:
+            def write(text: str) -> None:
+                v = text.strip()
+                try:
+                    n = int(v, 0)
+                except ValueError:
+                    raise KernelFileError(base + name, EINVAL, "not a number") from None
+                if n < 0:
+                    raise KernelFileError(base + name, EINVAL, "must not be negative")
+                if setter is not None:
+                    setter(n)
+                else:
+                    params[f"workqueue.{name}"] = n
+            return (lambda: f"{params[f'workqueue.{name}']}\n", write)
+
+        def set_thresh(n: int) -> None:
+            k.call(lambda: k.wq.set_watchdog_thresh(k.current_ctx(), n))
+
+        def write_rr(text: str) -> None:
+            v = text.strip()
+            if v not in ("0", "1", "N", "Y", "n", "y"):
+                raise KernelFileError(base + "debug_force_rr_cpu", EINVAL, "write Y or N")
+            params["workqueue.debug_force_rr_cpu"] = v in ("1", "Y", "y")
+
+        return {
+            base + "watchdog_thresh": ulong("watchdog_thresh", set_thresh),
+            base + "cpu_intensive_thresh_us": ulong("cpu_intensive_thresh_us"),
+            base + "cpu_intensive_warning_thresh": ulong("cpu_intensive_warning_thresh"),
+            base + "panic_on_stall": ulong("panic_on_stall"),
+            base + "power_efficient": (
+                lambda: "Y\n" if params["workqueue.power_efficient"] else "N\n", None),
+            base + "debug_force_rr_cpu": (
+                lambda: "Y\n" if params["workqueue.debug_force_rr_cpu"] else "N\n", write_rr),
+            base + "default_affinity_scope": (lambda: "cache\n", None),
+        }
 
     def _write_fail_create(self, text: str) -> None:
         v = text.strip()

@@ -78,6 +78,10 @@ _KERNEL_NAMES = {
     "insmod_main": "do_syscall_64",
     "rmmod_main": "do_syscall_64",
     "call_main": "do_syscall_64",
+    "_queue_work": "__queue_work",
+    "_queue_delayed_work": "__queue_delayed_work",
+    "_start_flush_work": "start_flush_work",
+    "_grab_queued": "try_to_grab_pending",
 }
 # where a stack enters the interrupt stack: everything older was interrupted
 _IRQ_ENTRIES = ("common_interrupt", "do_softirq")

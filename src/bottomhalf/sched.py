@@ -223,13 +223,25 @@ class Sched:
         """Burn ``ns`` of CPU (mdelay/udelay/ndelay)."""
         if ns <= 0:
             return
-        ctx.task.se_runtime += ns
+        task = ctx.task
         self._busy_ns[ctx.cpu] += ns
-        self.kernel.engine.busy_wait(ctx, ns)
+        nested = task.busy_since >= 0  # a busy-wait in an interrupt of a busy-wait
+        if not nested:
+            task.busy_since = self.kernel.now_ns
+        try:
+            self.kernel.engine.busy_wait(ctx, ns)
+        finally:
+            if not nested:
+                task.busy_since = -1
+                task.se_runtime += ns
 
     # accounting for /proc/stat and the workqueue CPU-hog check
     def runtime(self, task: Task) -> int:
-        return task.se_runtime
+        """sum_exec_runtime: CPU time burnt so far, the busy-wait in progress included."""
+        since = task.busy_since
+        if since < 0:
+            return task.se_runtime
+        return task.se_runtime + max(0, self.kernel.now_ns - since)
 
     def cpu_busy_ns(self, cpu: int) -> int:
         return self._busy_ns[cpu]

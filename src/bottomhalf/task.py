@@ -54,6 +54,7 @@ class Task:
         "on_exit",
         "sleep_start_ns",
         "se_runtime",
+        "busy_since",
         "nvcsw",
         # engine-private
         "e_g",
@@ -96,7 +97,8 @@ class Task:
         self.should_stop = False
         self.on_exit: Callable[[Task], None] | None = None
         self.sleep_start_ns = 0
-        self.se_runtime = 0  # ns of CPU time burnt in busy-waits
+        self.se_runtime = 0  # ns of CPU time burnt in finished busy-waits
+        self.busy_since = -1  # start of the busy-wait in progress, -1 if none
         self.nvcsw = 0  # voluntary context switches
         self.e_g: Any = None
         self.e_go = False

@@ -1,17 +1,28 @@
-"""Forward progress: worker creation under memory pressure, mayday and rescuers.
+"""Forward progress: worker creation, mayday and rescuers, idle culling.
 
-Mirrors maybe_create_worker(), pool_mayday_timeout(), send_mayday() and
-rescuer_thread() of kernel/workqueue.c (reference §5.10).  When a pool needs
-a worker and cannot create one, its manager retries every CREATE_COOLDOWN
-(1 s); after MAYDAY_INITIAL_TIMEOUT (10 ms, at least 2 jiffies) and then every
-MAYDAY_INTERVAL (100 ms) a timer asks the rescuer of every WQ_MEM_RECLAIM
-queue with items waiting in the pool for help.  The rescuer
-(``kworker/R-<name>``) executes that queue's items in the starving pool.
+Mirrors manage_workers(), maybe_create_worker(), pool_mayday_timeout(),
+send_mayday(), rescuer_thread(), idle_worker_timeout() and idle_cull_fn()
+of kernel/workqueue.c (6.12; reference §5.8 rules 6-7, §5.10).
 
-Worker creation fails only when the kernel is told to (the memory-pressure
-knob ``/sys/kernel/debug/bottomhalf/fail_worker_creation``, or
-``Kernel.wq.fail_worker_creation``); Linux fails it when kthread creation
-cannot allocate memory.
+* When a pool needs a worker and has no idle one, the worker that noticed
+  becomes the manager and creates one.  If creation fails it retries every
+  CREATE_COOLDOWN (1 s).  MAYDAY_INITIAL_TIMEOUT (10 ms, at least 2 jiffies)
+  after it started, and then every MAYDAY_INTERVAL (100 ms), the mayday timer
+  asks the rescuer of every WQ_MEM_RECLAIM queue with items waiting in the
+  pool for help (stat ``mayday``).  The rescuer (``kworker/R-<name>``)
+  attaches to the starving pool and executes that queue's items there (stat
+  ``rescued``).
+* Worker creation fails only when the kernel is told to: the memory-pressure
+  knob ``/sys/kernel/debug/bottomhalf/fail_worker_creation`` (or
+  ``Kernel.wq.fail_worker_creation``).  Linux fails it when kthread creation
+  cannot allocate memory.  The knob is bottomhalf's own; Linux has no such file.
+* A pool with too many idle workers (more than 2, and a quarter of the busy
+  ones) arms its idle timer; workers idle for IDLE_WORKER_TIMEOUT (300 s)
+  are culled, the one idle the longest first.  Linux culls from a work item
+  (``idle_cull_fn``) queued by the timer; here the timer culls directly.
+
+Locking legend: L: ``pool.lock``; M: ``wq.maydays`` is changed under
+``Workqueues.lock`` (wq_mayday_lock).
 """
 
 from __future__ import annotations
@@ -19,103 +30,171 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .context import ExecCtx
-from .task import TASK_INTERRUPTIBLE, TASK_RUNNING
+from .task import PF_KTHREAD, PF_WQ_WORKER, TASK_INTERRUPTIBLE, TASK_RUNNING
 from .timer import HZ, timer_list
-from .wqpool import Worker, WorkerPool
+from .wqpool import POOL_MANAGER_ACTIVE, WORKER_PREP, Worker, WorkerPool
 
 if TYPE_CHECKING:
-    from .workqueue import Workqueues, pool_workqueue, workqueue_struct
+    from .kernel import Kernel
+    from .workqueue import pool_workqueue, workqueue_struct
 
 MAYDAY_INITIAL_TIMEOUT = max(HZ // 100, 2)
 MAYDAY_INTERVAL = HZ // 10
 CREATE_COOLDOWN = HZ
+IDLE_WORKER_TIMEOUT = 300 * HZ
 
 PWQ_STAT_MAYDAY = 6
 PWQ_STAT_RESCUED = 7
 
 
-def maybe_create_worker(pool: WorkerPool, ctx: ExecCtx) -> None:
-    """The manager's loop: create a worker, or keep asking for help."""
-    k = pool.kernel
-    timers = k.timers
-    mayday = _mayday_timer(pool)
-    timers.mod_timer(ctx, mayday, timers.jiffies() + MAYDAY_INITIAL_TIMEOUT)
-    try:
-        while True:
-            if pool.create_worker(ctx) is not None or not need_to_create_worker(pool):
-                break
-            k.sched.schedule_timeout(ctx, CREATE_COOLDOWN, TASK_INTERRUPTIBLE,
-                                     why="maybe_create_worker: worker creation failed, cooling down")
-            if not need_to_create_worker(pool):
-                break
-    finally:
-        timers.del_timer_sync(ctx, mayday, internal=True)
+class Forward:
+    """The forward-progress half of Workqueues (a mixin)."""
 
+    kernel: Kernel
 
-def need_to_create_worker(pool: WorkerPool) -> bool:
-    return pool.need_more_worker() and not pool.may_start_working()
+    def __init__(self) -> None:
+        self.idle_timers: dict[int, timer_list] = {}
+        self.mayday_timers: dict[int, timer_list] = {}
 
+    # ------------------------------------------------------------------
+    # the manager
+    def manage_workers(self, ctx: ExecCtx, pool: WorkerPool, worker: Worker) -> None:
+        """Called with pool.lock held; drops it while creating a worker."""
+        pool.flags |= POOL_MANAGER_ACTIVE
+        pool.manager = worker
+        try:
+            while True:
+                pool.lock.release(ctx)
+                self.maybe_create_worker(ctx, pool)
+                pool.lock.acquire(ctx)
+                if not pool.need_to_create_worker():
+                    break
+        finally:
+            pool.manager = None
+            pool.flags &= ~POOL_MANAGER_ACTIVE
 
-def _mayday_timer(pool: WorkerPool) -> timer_list:
-    t = getattr(pool, "mayday_timer", None)
-    if t is None:
-        t = timer_list()
-        t.housekeeping = True
-        t.function = lambda _t: pool_mayday_timeout(pool)
-        pool.mayday_timer = t  # type: ignore[attr-defined]
-    return t
+    def maybe_create_worker(self, ctx: ExecCtx, pool: WorkerPool) -> None:
+        k = self.kernel
+        timers = k.timers
+        mayday = self._mayday_timer(pool)
+        timers.mod_timer(ctx, mayday, timers.jiffies() + MAYDAY_INITIAL_TIMEOUT)
+        try:
+            while True:
+                if pool.create_worker(ctx) is not None or not pool.need_to_create_worker():
+                    break
+                k.sched.schedule_timeout(ctx, CREATE_COOLDOWN, TASK_INTERRUPTIBLE,
+                                         why="maybe_create_worker: cooling down after a "
+                                             "failed worker creation")
+                if not pool.need_to_create_worker():
+                    break
+        finally:
+            timers.del_timer_sync(ctx, mayday, internal=True)
 
+    def _mayday_timer(self, pool: WorkerPool) -> timer_list:
+        t = self.mayday_timers.get(pool.id)
+        if t is None:
+            t = timer_list()
+            t.housekeeping = True
+            t.function = lambda _t: self.pool_mayday_timeout(pool)
+            self.mayday_timers[pool.id] = t
+        return t
 
-def pool_mayday_timeout(pool: WorkerPool) -> None:
-    k = pool.kernel
-    ctx = k.current_ctx()
-    pool.lock.acquire(ctx)
-    if need_to_create_worker(pool):
-        for work in list(pool.worklist):
-            if work.pwq is not None:
-                send_mayday(pool.wqs, ctx, work.pwq)
-    pool.lock.release(ctx)
-    k.timers.mod_timer(ctx, _mayday_timer(pool), k.timers.jiffies() + MAYDAY_INTERVAL)
-
-
-def send_mayday(wqs: Workqueues, ctx: ExecCtx, pwq: pool_workqueue) -> None:
-    wq = pwq.wq
-    if wq.rescuer is None:
-        return
-    if pwq not in wq.maydays:
-        wq.maydays.append(pwq)
-        pwq.stats[PWQ_STAT_MAYDAY] += 1
-        wqs.kernel.sched.wake_up_process(wq.rescuer)
-
-
-def rescuer_thread(wqs: Workqueues, wq: workqueue_struct) -> None:
-    k = wqs.kernel
-    task = k.current_task()
-    ctx = task.ctx
-    rescuer = Worker(wqs.pools[0], 0)
-    rescuer.task = task
-    rescuer.flags = 0
-    while True:
-        task.state = TASK_INTERRUPTIBLE
-        should_stop = task.should_stop
-        while wq.maydays:
-            task.state = TASK_RUNNING
-            pwq = wq.maydays.pop(0)
-            pool = pwq.pool
-            rescuer.pool = pool
-            pool.lock.acquire(ctx)
+    def pool_mayday_timeout(self, pool: WorkerPool) -> None:
+        k = self.kernel
+        ctx = k.current_ctx()
+        pool.lock.acquire(ctx)
+        if pool.need_to_create_worker():
+            # We might be hitting an allocation deadlock: call the rescuers.
             for work in list(pool.worklist):
-                if work.pwq is pwq and work in pool.worklist:
-                    if wqs.assign_work(ctx, pool, work, rescuer):
-                        pwq.stats[PWQ_STAT_RESCUED] += 1
-            if rescuer.scheduled:
-                wqs.process_scheduled_works(ctx, pool, rescuer)
-                if pwq.nr_active and need_to_create_worker(pool) and pwq not in wq.maydays:
-                    wq.maydays.append(pwq)
-            pool.kick_pool(ctx)
-            pool.lock.release(ctx)
-        if should_stop:
-            task.state = TASK_RUNNING
+                if work.pwq is not None:
+                    self.send_mayday(ctx, work.pwq)
+        pool.lock.release(ctx)
+        k.timers.mod_timer(ctx, self._mayday_timer(pool), k.timers.jiffies() + MAYDAY_INTERVAL)
+
+    def send_mayday(self, ctx: ExecCtx, pwq: pool_workqueue) -> None:
+        wq = pwq.wq
+        if wq.rescuer is None:
             return
-        task.wait_desc = "rescuer_thread: idle"
-        k.sched.schedule(ctx)
+        if pwq not in wq.maydays:
+            wq.maydays.append(pwq)
+            pwq.stats[PWQ_STAT_MAYDAY] += 1
+            assert wq.rescuer.task is not None
+            self.kernel.sched.wake_up_process(wq.rescuer.task)
+
+    # ------------------------------------------------------------------
+    # rescuers
+    def init_rescuer(self, ctx: ExecCtx | None, wq: workqueue_struct) -> None:
+        """Each WQ_MEM_RECLAIM queue gets a rescuer thread, kworker/R-<name>."""
+        rescuer = Worker(wq.pwqs[0].pool, 0)
+        rescuer.rescue_wq = wq
+        rescuer.flags = WORKER_PREP  # never cleared: a rescuer is not concurrency managed
+        task = self.kernel.sched.new_task(lambda: self.rescuer_thread(rescuer, wq),
+                                          rescuer.name(), flags=PF_WQ_WORKER | PF_KTHREAD)
+        task.worker = rescuer
+        rescuer.task = task
+        wq.rescuer = rescuer
+        self.kernel.engine.start_task(task)
+
+    def rescuer_thread(self, rescuer: Worker, wq: workqueue_struct) -> None:
+        k = self.kernel
+        task = rescuer.task
+        assert task is not None
+        ctx = task.ctx
+        wqs = wq.wqs
+        while True:
+            task.state = TASK_INTERRUPTIBLE
+            should_stop = task.should_stop
+            while wq.maydays:
+                task.state = TASK_RUNNING
+                pwq = wq.maydays.pop(0)
+                pool = pwq.pool
+                rescuer.pool = pool  # worker_attach_to_pool()
+                pool.lock.acquire(ctx)
+                for work in list(pool.worklist):
+                    if work.pwq is pwq and work in pool.worklist:
+                        if wqs.assign_work(ctx, pool, work, rescuer):
+                            pwq.stats[PWQ_STAT_RESCUED] += 1
+                if rescuer.scheduled:
+                    wqs.process_scheduled_works(ctx, pool, rescuer)
+                    # More may have become ready (activation, chained queueing):
+                    # come back without waiting for the next mayday.
+                    if pwq.nr_active and pool.need_to_create_worker() \
+                            and wq.rescuer is not None and pwq not in wq.maydays:
+                        wq.maydays.append(pwq)
+                # Leave the pool; make sure its own workers carry on.
+                pool.kick_pool(ctx)
+                pool.lock.release(ctx)
+            if should_stop:
+                task.state = TASK_RUNNING
+                return
+            task.wait_desc = "rescuer_thread: idle"
+            k.sched.schedule(ctx)
+
+    # ------------------------------------------------------------------
+    # idle culling
+    def arm_idle_timer(self, ctx: ExecCtx | None, pool: WorkerPool) -> None:
+        t = self.idle_timers.get(pool.id)
+        if t is None:
+            t = timer_list()
+            t.housekeeping = True
+            t.function = lambda _t: self.idle_worker_timeout(pool)
+            self.idle_timers[pool.id] = t
+        if t.base_cpu < 0:
+            k = self.kernel
+            c = ctx if ctx is not None else k.current_ctx()
+            k.timers.mod_timer(c, t, k.timers.jiffies() + IDLE_WORKER_TIMEOUT)
+
+    def idle_worker_timeout(self, pool: WorkerPool) -> None:
+        k = self.kernel
+        ctx = k.current_ctx()
+        pool.lock.acquire(ctx)
+        now = k.now_ns
+        while pool.too_many_workers() and pool.idle_list:
+            w = pool.idle_list[-1]  # idle the longest
+            expires = w.last_active_ns + IDLE_WORKER_TIMEOUT * (1_000_000_000 // HZ)
+            if now < expires:
+                left = (expires - now + (1_000_000_000 // HZ) - 1) // (1_000_000_000 // HZ)
+                k.timers.mod_timer(ctx, self.idle_timers[pool.id], k.timers.jiffies() + left)
+                break
+            pool.destroy_worker(ctx, w)
+        pool.lock.release(ctx)

@@ -1,17 +1,34 @@
-"""/sys/kernel/debug/workqueue: bottomhalf's live view of the workqueues.
+"""Views of the workqueues: /sys/kernel/debug/workqueue and the wq_monitor counters.
 
-Linux has no such file (reference §9.4): on a real kernel the same facts
-come from ``tools/workqueue/wq_dump.py`` (pools and the CPU -> pool map),
-``wq_monitor.py`` (counters) and SysRq-t (busy workers).  This view puts
-them on one page, in wq_dump.py's layout where it has one.
+* ``/sys/kernel/debug/workqueue`` is bottomhalf's live view of every pool,
+  worker and workqueue.  Linux has no such file (reference §9.4): on a real
+  kernel the same facts come from ``tools/workqueue/wq_dump.py`` (pools and
+  the CPU -> pool map, whose layout is followed here), ``wq_monitor.py``
+  (counters) and SysRq-t (busy workers).
+* ``wq_monitor()`` returns what ``tools/workqueue/wq_monitor.py -i 0`` prints
+  (one round: a blank line, the header, a row per workqueue, in its exact
+  column layout); ``monitor_stats()`` gives the same counters as dicts with
+  the keys of its ``-j`` output.  The file ``/sys/kernel/debug/bottomhalf/wq_monitor``
+  shows the table; Linux has no such file either (the script reads kernel
+  memory with drgn).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .context import ExecCtx
+from .task import PF_WQ_WORKER
+from .wqpool import WORKER_IDLE, Worker, WorkerPool
 
 if TYPE_CHECKING:
     from .kernel import Kernel
+    from .workqueue import work_struct, workqueue_struct
+
+WORK_CPU_UNBOUND = 8192
+WORK_BUSY_PENDING = 1 << 0
+WORK_BUSY_RUNNING = 1 << 1
 
 HEADER = (
     "# bottomhalf's live view of every workqueue, pool and worker.\n"
@@ -19,14 +36,20 @@ HEADER = (
     "# wq_monitor.py, SysRq-t (echo t > /proc/sysrq-trigger) and the workqueue tracepoints.\n"
 )
 
+# enum pool_workqueue_stats
+_STARTED, _COMPLETED, _CPU_TIME, _CPU_INTENSIVE, _CM_WAKEUP, _REPATRIATED, _MAYDAY, _RESCUED = \
+    range(8)
+
 
 def debug_workqueue(k: Kernel) -> str:
     wqs = k.wq
     sym = k.symbols
     out = [HEADER, "Worker Pools", "============"]
     for pool in wqs.pools:
-        nw = 1 if pool.is_bh else pool.nr_workers
-        ni = 0 if pool.is_bh else pool.nr_idle
+        if pool.is_bh:
+            nw, ni = 1, (1 if pool.bh_worker and pool.bh_worker.flags & 0x8 else 0)
+        else:
+            nw, ni = pool.nr_workers, pool.nr_idle
         line = (f"pool[{pool.id:02d}] flags=0x{pool.flags:02x} ref={pool.refcnt:2d} "
                 f"nice={pool.nice:3d} idle/workers={ni:3d}/{nw:3d} ")
         if pool.cpu >= 0:
@@ -43,13 +66,11 @@ def debug_workqueue(k: Kernel) -> str:
                          f"{w.current_pwq.wq.name if w.current_pwq else '?'}")
                 if t is not None and t.state and t.wait_desc:
                     state += f", sleeping in {t.wait_desc}"
-            elif w.flags & 0x4:
+            elif w.flags & WORKER_IDLE:
                 state = "idle"
             else:
-                state = "preparing"
-            suffix = ("+" if w.current_work is not None else "-") + w.last_wq_name \
-                if w.last_wq_name else ""
-            out.append(f"    {w.name()}{suffix} (pid {pid}): {state}")
+                state = "runnable"
+            out.append(f"    {w.comm()} (pid {pid}): {state}")
         if pool.worklist:
             out.append("    worklist: " + ", ".join(sym.symbol(x.func) for x in pool.worklist))
     out += ["", "Workqueue CPU -> pool", "====================="]
@@ -63,18 +84,153 @@ def debug_workqueue(k: Kernel) -> str:
             ids = " ".join(f"{p.pool.id:3d}" for p in wq.pwqs)
             dfl = "  -"
         out.append(f"{wq.name[-24:]:24s} {wq.kind():8s}    {ids} {dfl}")
+    out += ["", "Workqueue -> rescuer", "===================="]
+    for wq in wqs.workqueues:
+        if wq.rescuer is not None and wq.rescuer.task is not None:
+            out.append(f"{wq.name[-24:]:24s} pid={wq.rescuer.task.pid:5d} "
+                       f"{wq.rescuer.name()}")
     out += ["", "Workqueues", "=========="]
     for wq in wqs.workqueues:
         active = sum(p.nr_active for p in wq.pwqs)
         inactive = sum(len(p.inactive) for p in wq.pwqs)
-        started = sum(p.stats[0] for p in wq.pwqs)
-        done = sum(p.stats[1] for p in wq.pwqs)
         flags = []
-        if wq.rescuer is not None:
-            flags.append(f"rescuer={wq.rescuer.comm}")
         if wq.flags & (1 << 16):
             flags.append("draining")
+        if wq.flags & (1 << 15):
+            flags.append("destroying")
         out.append(f"{wq.name:24s} {wq.kind():8s} flags=0x{wq.flags:x} max_active={wq.max_active} "
-                   f"active={active} inactive={inactive} started={started} completed={done}"
-                   + (" " + " ".join(flags) if flags else ""))
+                   f"active={active} inactive={inactive}" + (" " + " ".join(flags) if flags else ""))
     return "\n".join(out) + "\n"
+
+
+def _sum_stats(wq: workqueue_struct) -> list[int]:
+    stats = [0] * 8
+    for pwq in wq.pwqs:
+        for i, v in enumerate(pwq.stats):
+            stats[i] += v
+    return stats
+
+
+def monitor_stats(k: Kernel) -> list[dict[str, Any]]:
+    """wq_monitor.py -j: one dict per workqueue, summed over its pwqs."""
+    now = k.now_ns / 1e9
+    out = []
+    for wq in k.wq.workqueues:
+        s = _sum_stats(wq)
+        out.append({
+            "timestamp": now, "name": wq.name, "unbound": wq.unbound,
+            "mem_reclaim": bool(wq.flags & (1 << 3)), "started": s[_STARTED],
+            "completed": s[_COMPLETED], "cpu_time": s[_CPU_TIME],
+            "cpu_intensive": s[_CPU_INTENSIVE], "cm_wakeup": s[_CM_WAKEUP],
+            "repatriated": s[_REPATRIATED], "mayday": s[_MAYDAY], "rescued": s[_RESCUED],
+        })
+    return out
+
+
+def wq_monitor(k: Kernel) -> str:
+    """One round of wq_monitor.py's table, byte for byte."""
+    lines = ["", f'{"":>24} {"total":>8} {"infl":>5} {"CPUtime":>8} '
+                 f'{"CPUitsv":>7} {"CMW/RPR":>7} {"mayday":>7} {"rescued":>7}']
+    for wq in k.wq.workqueues:
+        s = _sum_stats(wq)
+        cpu_intensive = cmw_rpr = mayday = rescued = "-"
+        if wq.unbound:
+            cmw_rpr = str(s[_REPATRIATED])
+        else:
+            cpu_intensive = str(s[_CPU_INTENSIVE])
+            cmw_rpr = str(s[_CM_WAKEUP])
+        if wq.flags & (1 << 3):
+            mayday = str(s[_MAYDAY])
+            rescued = str(s[_RESCUED])
+        lines.append(f"{wq.name[-24:]:24} {s[_STARTED]:8} "
+                     f"{max(s[_STARTED] - s[_COMPLETED], 0):5} {s[_CPU_TIME] / 1000000:8.1f} "
+                     f"{cpu_intensive:>7} {cmw_rpr:>7} {mayday:>7} {rescued:>7} ")
+    return "\n".join(lines) + "\n"
+
+
+class Introspect:
+    """work_busy(), current_work(), workqueue_congested(), workqueue_set_max_active()
+    and the kernel's own busy reports, mixed into Workqueues."""
+
+    kernel: Kernel
+    pools: list[WorkerPool]
+    workqueues: list[workqueue_struct]
+
+    if TYPE_CHECKING:  # provided by Workqueues; stubs here would shadow them in the MRO
+        def clamp_max_active(self, max_active: int, name: str) -> int:
+            raise NotImplementedError
+        def pwq_activate(self, ctx: ExecCtx, pwq: Any) -> None: ...
+
+    def work_busy(self, work: work_struct) -> int:
+        ret = WORK_BUSY_PENDING if work.pending else 0
+        pool = work.last_pool
+        if pool is not None:
+            w = pool.busy.get(id(work))
+            if w is not None and w.current_func is work.func:
+                ret |= WORK_BUSY_RUNNING
+        return ret
+
+    def current_worker(self, ctx: ExecCtx) -> Worker | None:
+        """current_wq_worker(): the worker ``current`` is, in process context."""
+        task = ctx.task
+        if not ctx.in_task() or not task.flags & PF_WQ_WORKER:
+            return None
+        return task.worker
+
+    def current_work(self, ctx: ExecCtx) -> work_struct | None:
+        w = self.current_worker(ctx)
+        return w.current_work if w is not None else None
+
+    def workqueue_congested(self, ctx: ExecCtx, cpu: int, wq: workqueue_struct) -> bool:
+        if cpu == WORK_CPU_UNBOUND:
+            cpu = ctx.cpu
+        return bool(wq.pwq_for(cpu).inactive)
+
+    def set_max_active(self, ctx: ExecCtx, wq: workqueue_struct, max_active: int) -> None:
+        """workqueue_set_max_active(): WARN and ignore for BH and ordered queues."""
+        k = self.kernel
+        if wq.flags & 1 or wq.ordered:  # WQ_BH
+            k.warn(ctx, None, where="workqueue_set_max_active")
+            return
+        max_active = self.clamp_max_active(max_active, wq.name)
+        wq.saved_max_active = max_active
+        wq.max_active = max_active
+        for pwq in wq.pwqs:
+            pwq.pool.lock.acquire(ctx)
+            self.pwq_activate(ctx, pwq)
+            pwq.pool.lock.release(ctx)
+
+    def busy_items(self) -> list[str]:
+        sym = self.kernel.symbols.symbol
+        out = []
+        for pool in self.pools:
+            for w in pool.all_workers():
+                if w.current_work is not None:
+                    who = w.name() if w.task is None else f"{w.task.comm}/{w.task.pid}"
+                    extra = f", blocked in {w.task.wait_desc}" if w.task and w.task.wait_desc \
+                        and w.task.state else ""
+                    out.append(f"work {sym(w.current_func)} running on {who}{extra}")
+            for work in pool.worklist:
+                out.append(f"work {sym(work.func)} queued on pool {pool.id} ({pool.describe()})")
+        for wq in self.workqueues:
+            for pwq in wq.pwqs:
+                for work in pwq.inactive:
+                    out.append(f"work {sym(work.func)} inactive on {wq.name}")
+        return out
+
+    def pending_owned(self, owns: Callable[[Any], bool]) -> list[work_struct]:
+        """Pending (queued, inactive or timer-armed) items whose function belongs
+        to a module that is being rolled back."""
+        out: list[work_struct] = []
+        for pool in self.pools:
+            out.extend(w for w in pool.worklist if not w.is_barrier and owns(w.func))
+        for wq in self.workqueues:
+            for pwq in wq.pwqs:
+                out.extend(w for w in pwq.inactive if owns(w.func))
+        from .workqueue import delayed_work
+
+        for t in self.kernel.timers.all_pending():
+            dw = getattr(t, "_bh_container", None)
+            if isinstance(dw, delayed_work) and owns(dw.work.func):
+                out.append(dw.work)
+        return out

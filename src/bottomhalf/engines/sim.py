@@ -48,6 +48,7 @@ _RESUME = 0  # entry[4] = task; valid while task.e_token is the entry
 _IRQ = 1  # entry[4] = (fn, arg)
 _HRTIMER = 2  # entry[4] = HrTimer; valid while timer.e_entry is the entry
 _BUSY = 3  # entry[4] = task: the end of a busy-wait
+_BUSY_LAST = 1 << 62  # added to a busy-wait end's sequence number
 _FIRED = -2
 _CANCELLED = -1
 
@@ -178,7 +179,10 @@ class SimEngine(Engine):
 
     def _post(self, t: int, kind: int, cpu: int, obj: Any) -> list[Any]:
         self._seq += 1
-        entry = [t, self._seq, kind, cpu, obj]
+        # The end of a busy-wait sorts after everything else due at the same
+        # instant: an interrupt due when an mdelay() ends is taken before the
+        # delay returns, whichever was programmed first.
+        entry = [t, self._seq + _BUSY_LAST if kind == _BUSY else self._seq, kind, cpu, obj]
         heapq.heappush(self._heap, entry)
         return entry
 
@@ -518,10 +522,12 @@ class SimEngine(Engine):
                     return "idle"
                 return "empty"
             t = ev[0]
-            if until is not None and t > until:
-                return "until"
+            # Idle first: a housekeeping timer far ahead (the workqueue
+            # watchdog, idle-worker culling) must not hide that nothing is busy.
             if idle and t > self.now and kernel.is_idle():
                 return "idle"
+            if until is not None and t > until:
+                return "until"
             ev = self._pop_choice()
             self.now = t
             self._dispatch(ev)
