@@ -1175,9 +1175,16 @@ def queue_work_on(cpu: int, wq: AnyWq, work: work_struct) -> bool:
 
 
 def queue_work(wq: AnyWq, work: work_struct) -> bool:
+    """Queue on the current CPU (or pod); False if the item was already pending."""
+    if type(work) is work_struct:
+        if work.state:
+            return False  # already pending: test_and_set_bit() fails, nothing changes
+    else:
+        _work(work, "queue_work")
     ctx = _ctx()
-    return ctx.kernel.wq.queue_work_on(ctx, WORK_CPU_UNBOUND, _wq(wq, "queue_work", ctx),
-                                       _work(work, "queue_work"))
+    if type(wq) is not workqueue_struct:
+        wq = _wq(wq, "queue_work", ctx)
+    return ctx.kernel.wq.queue_work_on(ctx, WORK_CPU_UNBOUND, wq, work)
 
 
 def schedule_work(work: work_struct) -> bool:

@@ -53,6 +53,7 @@ Locking legend (as workqueue.c's):
 from __future__ import annotations
 
 import heapq
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -243,12 +244,30 @@ class workqueue_struct:  # noqa: N801 - the kernel's name
         return f"<workqueue_struct {self.name} flags={self.flags:#x} max_active={self.max_active}>"
 
 
+class AtomicBits:
+    """The ``acquire(ctx)``/``release(ctx)`` face of :attr:`Workqueues.bits`."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+
+    def acquire(self, ctx: ExecCtx | None) -> None:
+        self._lock.acquire()
+
+    def release(self, ctx: ExecCtx | None) -> None:
+        self._lock.release()
+
+
 class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
     """The workqueue subsystem of one kernel: pools, queues, the API's logic."""
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
-        self.lock = kernel.engine.new_raw_lock()
+        # PENDING and the off-queue state are changed with atomic bit operations
+        # in Linux: a plain lock stands for them (no spinlock, no preempt count).
+        self.bits = threading.Lock()
+        self.lock = AtomicBits(self.bits)
         n = kernel.ncpus
         self.pools: list[WorkerPool] = []
         self.bh_pools: list[list[WorkerPool]] = []
@@ -403,13 +422,10 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
                       work: work_struct) -> bool:
         if work.state != W_IDLE:
             return False  # PENDING already set: nothing to do (no lock needed to see it)
-        lock = self.lock
-        lock.acquire(ctx)
-        if work.state != W_IDLE or work.disable:
-            lock.release(ctx)
-            return False
-        work.state = W_GRABBED
-        lock.release(ctx)
+        with self.bits:  # test_and_set_bit(WORK_STRUCT_PENDING_BIT)
+            if work.state != W_IDLE or work.disable:
+                return False
+            work.state = W_GRABBED
         self._queue_work(ctx, cpu, wq, work)
         return True
 
@@ -430,7 +446,8 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
             work.state = W_IDLE
             return
         cpu = ctx.cpu if req_cpu == WORK_CPU_UNBOUND else req_cpu
-        pwq = wq.pwq_for(cpu)
+        pwqs = wq.pwqs
+        pwq = pwqs[0] if len(pwqs) == 1 else pwqs[cpu]  # wq.pwq_for(cpu), inlined
         pool = pwq.pool
         # Non-reentrancy: if it is still running on another pool of this
         # queue, queue it there so it runs after the current run.
