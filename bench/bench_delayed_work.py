@@ -84,7 +84,7 @@ class HeapqProbe:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-n", "--samples", type=int, default=250, help="samples per side")
+    p.add_argument("-n", "--samples", type=int, default=400, help="samples per side")
     p.add_argument("--delay", type=int, default=1, help="delay in jiffies (4 ms each)")
     p.add_argument("--cpus", type=int, default=2)
 
