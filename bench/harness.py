@@ -28,6 +28,7 @@ import argparse
 import cProfile
 import gc
 import json
+import math
 import pstats
 import statistics
 import sys
@@ -67,11 +68,12 @@ def median(values: Sequence[float]) -> float:
 
 
 def percentile(values: Sequence[float], p: float) -> float:
-    """The p-th percentile, nearest-rank (p99 of 200 samples = 2nd largest)."""
+    """The p-th percentile by nearest rank: the ceil(p% of n)-th smallest
+    (p99 of 1,000 samples is the 990th, i.e. the 11th largest)."""
     if not values:
         raise ValueError("no samples")
     s = sorted(values)
-    k = max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))
+    k = max(0, min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1))
     return s[k]
 
 
