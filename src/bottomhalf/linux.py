@@ -150,6 +150,7 @@ from .timer import (
 from .workqueue import (
     __WQ_LEGACY,
     __WQ_ORDERED,
+    W_IDLE,
     WORK_BUSY_PENDING,
     WORK_BUSY_RUNNING,
     WORK_CPU_UNBOUND,
@@ -703,11 +704,13 @@ def ndelay(nsecs: int) -> None:
 
 
 def udelay(usecs: int) -> None:
-    ndelay(int(usecs) * 1000)
+    ctx = _ctx()
+    ctx.kernel.sched.busy_wait(ctx, int(usecs) * 1000)
 
 
 def mdelay(msecs: int) -> None:
-    ndelay(int(msecs) * 1_000_000)
+    ctx = _ctx()
+    ctx.kernel.sched.busy_wait(ctx, int(msecs) * 1_000_000)
 
 
 # ======================================================================
@@ -1088,8 +1091,6 @@ def _cpu(cpu: int, fn: str, ctx: ExecCtx) -> int:
 def INIT_WORK(work: work_struct, func: Callable[[work_struct], None]) -> None:  # noqa: N802
     _work(work, "INIT_WORK")
     _need_fn(func, "INIT_WORK", "func")
-    from .workqueue import W_IDLE
-
     work.func = func
     work.state = W_IDLE
     work.pwq = None
@@ -1169,9 +1170,17 @@ def destroy_workqueue(wq: AnyWq) -> None:
 
 def queue_work_on(cpu: int, wq: AnyWq, work: work_struct) -> bool:
     """Queue on ``cpu``; False if the item was already pending (or disabled)."""
+    if type(work) is work_struct:
+        if work.state:
+            return False  # already pending: test_and_set_bit() fails, nothing changes
+    else:
+        _work(work, "queue_work_on")
     ctx = _ctx()
-    return ctx.kernel.wq.queue_work_on(ctx, _cpu(cpu, "queue_work_on", ctx),
-                                       _wq(wq, "queue_work_on", ctx), _work(work, "queue_work_on"))
+    if type(wq) is not workqueue_struct:
+        wq = _wq(wq, "queue_work_on", ctx)
+    if type(cpu) is not int or not 0 <= cpu < ctx.kernel.ncpus:
+        cpu = _cpu(cpu, "queue_work_on", ctx)
+    return ctx.kernel.wq.queue_work_on(ctx, cpu, wq, work)
 
 
 def queue_work(wq: AnyWq, work: work_struct) -> bool:

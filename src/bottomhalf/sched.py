@@ -225,11 +225,12 @@ class Sched:
             return
         task = ctx.task
         self._busy_ns[ctx.cpu] += ns
+        engine = self.kernel.engine
         nested = task.busy_since >= 0  # a busy-wait in an interrupt of a busy-wait
         if not nested:
-            task.busy_since = self.kernel.now_ns
+            task.busy_since = engine.now_ns()
         try:
-            self.kernel.engine.busy_wait(ctx, ns)
+            engine.busy_wait(ctx, ns)
         finally:
             if not nested:
                 task.busy_since = -1

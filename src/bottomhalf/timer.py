@@ -507,6 +507,13 @@ class Timers:
 
     # ------------------------------------------------------------------
     # the tick
+    def ensure_tick(self, ctx: ExecCtx, cpu: int) -> None:
+        """Make sure the tick of ``cpu`` comes at the next jiffy at the latest."""
+        tick = self.ticks[cpu]
+        if tick.active and tick.expires <= (self.kernel.engine.now_ns() // TICK_NSEC + 1) * TICK_NSEC:
+            return
+        self.program_tick(ctx, cpu)
+
     def program_tick(self, ctx: ExecCtx, cpu: int) -> None:
         """Program the tick of ``cpu`` for the next jiffy where a timer is due."""
         due = [b.next_expiry() for b in self.bases[cpu] if b.bucket_expiry]

@@ -52,7 +52,6 @@ Locking legend (as workqueue.c's):
 
 from __future__ import annotations
 
-import heapq
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -136,7 +135,7 @@ PWQ_NR_STATS = 8
 class work_struct:  # noqa: N801 - the kernel's name
     """struct work_struct.  Construct empty, then INIT_WORK()."""
 
-    __slots__ = ("func", "state", "pwq", "last_pool", "seq", "disable", "dwork", "linked",
+    __slots__ = ("func", "state", "pwq", "last_pool", "color", "disable", "dwork", "linked",
                  "barrier_done", "barrier_task", "is_barrier", "bh", "dispatch_ns",
                  "__weakref__", "_bh_container")
 
@@ -145,7 +144,7 @@ class work_struct:  # noqa: N801 - the kernel's name
         self.state = W_IDLE
         self.pwq: pool_workqueue | None = None  # L: set while queued
         self.last_pool: WorkerPool | None = None  # W: the pool it last ran on
-        self.seq = 0
+        self.color = 0  # the flush colour of the queued instance
         self.disable = 0  # W: disable depth
         self.dwork: delayed_work | None = None
         self.linked = False  # L: the next entry of my list is a barrier linked to me
@@ -213,9 +212,12 @@ class workqueue_struct:  # noqa: N801 - the kernel's name
         self.rescuer: Worker | None = None
         self.maydays: list[pool_workqueue] = []
         self.lock = wqs.kernel.engine.new_raw_lock()
-        self.seq = 0  # Q: sequence number of the last queueing
-        self.inflight: list[int] = []  # Q: heap of seqs of queued/running instances
-        self.inflight_count: dict[int, int] = {}
+        self.seq = 0  # Q: how many times something was queued (drain watches it)
+        # Flush colours (Linux's work colours): every queued instance takes the
+        # current colour; flush_workqueue() moves to a new one and waits until
+        # no instance of an older colour is in flight.
+        self.color = 0  # Q
+        self.color_inflight: dict[int, int] = {}  # Q: colour -> instances in flight
         self.flushers: list[tuple[int, Any]] = []
         self.nr_drainers = 0
         self.destroyed = False
@@ -282,7 +284,7 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         self.items_in_flight = 0
         self.started_total = 0  # work items started, for the watchdog's progress check
         self.warned_once: set[str] = set()
-        self.busy_workers: list[Worker] = []  # workers executing an item (tick check)
+        self.busy_workers: dict[Worker, None] = {}  # workers executing an item (tick check)
         self.hog_counts: dict[Any, int] = {}  # wq_cpu_intensive_report's per-function counts
         self.sim = kernel.engine.name == "sim"
         Forward.__init__(self)
@@ -470,9 +472,9 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         if trace.on:
             trace.workqueue_queue_work(ctx, work, wq, req_cpu, pool.cpu)
         wq.seq += 1
-        seq = work.seq = wq.seq
-        heapq.heappush(wq.inflight, seq)
-        wq.inflight_count[seq] = 1
+        color = work.color = wq.color
+        ci = wq.color_inflight
+        ci[color] = ci.get(color, 0) + 1
         work.pwq = pwq
         work.dispatch_ns = -1
         pwq.nr_in_flight += 1
@@ -510,14 +512,16 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         self.warned_once.add(key)
         self.kernel.warn(ctx, message, where=where)
 
-    def _inflight_done(self, ctx: ExecCtx, wq: workqueue_struct, seq: int) -> None:
-        """An instance left the queue: wake flushers that waited for it."""
-        wq.inflight_count.pop(seq, None)
-        h = wq.inflight
-        while h and h[0] not in wq.inflight_count:
-            heapq.heappop(h)
+    def _inflight_done(self, ctx: ExecCtx, wq: workqueue_struct, color: int) -> None:
+        """An instance of ``color`` left the queue: wake flushers waiting for it."""
+        ci = wq.color_inflight
+        n = ci[color] - 1
+        if n:
+            ci[color] = n
+            return
+        del ci[color]
         if wq.flushers:
-            oldest = h[0] if h else wq.seq + 1
+            oldest = min(ci) if ci else wq.color + 1
             done = [f for f in wq.flushers if f[0] < oldest]
             if done:
                 wq.flushers = [f for f in wq.flushers if f[0] >= oldest]
@@ -572,31 +576,31 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         worker.current_work = work
         func = worker.current_func = work.func
         worker.current_pwq = pwq
-        worker.current_seq = work.seq
+        worker.current_color = work.color
         worker.desc = wq.name
         task = worker.task
         if task is not None:
-            worker.current_at = k.sched.runtime(task)
-            self.busy_workers.append(worker)
+            worker.current_at = task.se_runtime  # not busy-waiting right now
+            self.busy_workers[worker] = None
         if work.dispatch_ns < 0:
-            work.dispatch_ns = k.now_ns
+            work.dispatch_ns = k.engine.now_ns()
         is_barrier = work.is_barrier
         if wq.flags & WQ_CPU_INTENSIVE:
             pool.worker_set_flags(worker, WORKER_CPU_INTENSIVE)
-        pool.kick_pool(ctx)
+        if pool.worklist and not pool.nr_running:
+            pool.kick_pool(ctx)
         # Record the last pool and clear PENDING: from here on queue_work()
         # queues a new instance.
-        self.lock.acquire(ctx)
-        work.state = W_IDLE
-        work.pwq = None
-        work.last_pool = pool
-        work.bh = pool.is_bh
-        self.lock.release(ctx)
+        with self.bits:
+            work.state = W_IDLE
+            work.pwq = None
+            work.last_pool = pool
+            work.bh = pool.is_bh
         pwq.stats[PWQ_STAT_STARTED] += 1
         self.started_total += 1
         pool.lock.release(ctx)
-        if task is not None and self.hog_thresh_us():
-            k.timers.program_tick(ctx, ctx.cpu)
+        if task is not None and k.params["workqueue.cpu_intensive_thresh_us"]:
+            k.timers.ensure_tick(ctx, ctx.cpu)  # the CPU-hog check runs at the tick
         trace = k.trace
         if trace.on:
             trace.workqueue_execute_start(ctx, work)
@@ -618,17 +622,29 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
             # Threads of the real engine are preempted by the OS instead.
             k.engine.yield_cpu(ctx)
         pool.lock.acquire(ctx)
-        pool.worker_clr_flags(worker, WORKER_CPU_INTENSIVE)
+        if worker.flags & WORKER_CPU_INTENSIVE:
+            pool.worker_clr_flags(worker, WORKER_CPU_INTENSIVE)
         worker.last_func = func
         del pool.busy[id(work)]
         if task is not None:
-            self.busy_workers.remove(worker)
-        seq = worker.current_seq
+            del self.busy_workers[worker]
+        color = worker.current_color
         worker.current_work = None
         worker.current_func = None
         worker.current_pwq = None
-        self.pwq_dec_nr_in_flight(ctx, pwq, counted=not is_barrier)
-        self._inflight_done(ctx, wq, seq)
+        # pwq_dec_nr_in_flight(), inlined: activate the oldest inactive item
+        pwq.nr_in_flight -= 1
+        self.items_in_flight -= 1
+        if not is_barrier:
+            pwq.nr_active -= 1
+            if pwq.inactive:
+                self.pwq_activate(ctx, pwq)
+        ci = wq.color_inflight
+        n = ci[color] - 1
+        if n and not wq.flushers:
+            ci[color] = n
+        else:
+            self._inflight_done(ctx, wq, color)
 
     def pwq_dec_nr_in_flight(self, ctx: ExecCtx, pwq: pool_workqueue, counted: bool) -> None:
         """An item left the pwq: activate the oldest inactive one (pool.lock held)."""

@@ -25,7 +25,6 @@ Locking legend: as in :mod:`bottomhalf.workqueue` (W, L, Q).
 
 from __future__ import annotations
 
-import heapq
 import sys
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -62,7 +61,7 @@ class FlushCancel:
     if TYPE_CHECKING:  # provided by Workqueues; stubs here would shadow them in the MRO
         def _queue_work(self, ctx: ExecCtx, req_cpu: int, wq: workqueue_struct,
                         work: work_struct) -> None: ...
-        def _inflight_done(self, ctx: ExecCtx, wq: workqueue_struct, seq: int) -> None: ...
+        def _inflight_done(self, ctx: ExecCtx, wq: workqueue_struct, color: int) -> None: ...
         def pwq_activate(self, ctx: ExecCtx, pwq: pool_workqueue) -> None: ...
         def current_worker(self, ctx: ExecCtx) -> Worker | None: ...
         def warn_once(self, ctx: ExecCtx | None, key: str, message: str | None,
@@ -131,9 +130,8 @@ class FlushCancel:
             pwq.nr_in_flight += 1
             self.items_in_flight += 1
             wq.seq += 1
-            barr.seq = wq.seq
-            heapq.heappush(wq.inflight, barr.seq)
-            wq.inflight_count[barr.seq] = 1
+            barr.color = wq.color
+            wq.color_inflight[wq.color] = wq.color_inflight.get(wq.color, 0) + 1
             if worker is not None:
                 barr.state = _W_SCHEDULED
                 worker.scheduled.appendleft(barr)
@@ -244,13 +242,11 @@ class FlushCancel:
             k.sched.might_sleep(ctx, what, depth=3)
         self.touch_wq_lockdep_map(ctx, wq)
         wq.lock.acquire(ctx)
-        target = wq.seq
-        h = wq.inflight
-        while h and h[0] not in wq.inflight_count:
-            heapq.heappop(h)
-        if not h or h[0] > target:
+        if not wq.color_inflight:
             wq.lock.release(ctx)
             return
+        target = wq.color
+        wq.color += 1  # what is queued from now on is not waited for
         task = ctx.task
         wq.flushers.append((target, task))
         self.check_flush_dependency(ctx, wq, None, False)
@@ -358,7 +354,7 @@ class FlushCancel:
             if st != _W_INACTIVE:
                 pwq.nr_active -= 1
                 self.pwq_activate(ctx, pwq)
-            self._inflight_done(ctx, pwq.wq, work.seq)
+            self._inflight_done(ctx, pwq.wq, work.color)
             return True
         finally:
             pool.lock.release(ctx)

@@ -70,7 +70,7 @@ class Worker:
     """struct worker: a kworker thread, a BH pool's pseudo worker or a rescuer."""
 
     __slots__ = ("pool", "id", "task", "flags", "current_work", "current_func",
-                 "current_pwq", "current_seq", "scheduled", "sleeping", "last_active_ns",
+                 "current_pwq", "current_color", "scheduled", "sleeping", "last_active_ns",
                  "desc", "last_func", "current_at", "rescue_wq")
 
     def __init__(self, pool: WorkerPool, wid: int) -> None:
@@ -81,7 +81,7 @@ class Worker:
         self.current_work: work_struct | None = None  # L
         self.current_func: Callable[..., Any] | None = None  # L
         self.current_pwq: pool_workqueue | None = None  # L
-        self.current_seq = 0
+        self.current_color = 0
         self.scheduled: deque[work_struct] = deque()  # L
         self.sleeping = False
         self.last_active_ns = 0
@@ -121,6 +121,7 @@ class WorkerPool:
         # BH pools and unbound pools stay DISASSOCIATED (init_worker_pool); per-CPU
         # pools are associated with their CPU by workqueue_init().
         self.flags = POOL_BH | POOL_DISASSOCIATED if bh else POOL_DISASSOCIATED if cpu < 0 else 0
+        self.is_bh = bh  # flags & POOL_BH, which never changes
         self.lock = self.kernel.engine.new_raw_lock()
         self.worklist: deque[work_struct] = deque()  # L
         self.workers: list[Worker] = []
@@ -141,9 +142,6 @@ class WorkerPool:
             self.bh_worker.flags = WORKER_PREP | WORKER_UNBOUND
             self.nr_workers = 1
 
-    @property
-    def is_bh(self) -> bool:
-        return bool(self.flags & POOL_BH)
 
     @property
     def unbound(self) -> bool:
@@ -344,11 +342,16 @@ class HogCheck:
     """wq_worker_tick() and wq_cpu_intensive_report(), mixed into Workqueues."""
 
     kernel: Kernel
-    busy_workers: list[Worker]
+    busy_workers: dict[Worker, None]
     hog_counts: dict[Any, int]
 
     def hog_thresh_us(self) -> int:
         return int(self.kernel.params["workqueue.cpu_intensive_thresh_us"])
+
+    @property
+    def hog_check_on(self) -> bool:
+        """Is the automatic CPU-hog check on (a threshold of 0 turns it off)?"""
+        return bool(self.kernel.params["workqueue.cpu_intensive_thresh_us"])
 
     def tick_wanted(self, cpu: int) -> bool:
         """The tick must run on ``cpu`` while a worker there executes an item."""

@@ -189,11 +189,14 @@ class SimEngine(Engine):
     def busy_wait(self, ctx: ExecCtx, ns: int) -> None:
         if ns <= 0:
             return
-        self._check_in_kernel()
+        if not self._running or self._halting:
+            self._check_in_kernel()
         task = ctx.task
         hub = self._hub
         end = self.now + ns
-        entry = self._post(end, _BUSY, ctx.cpu, task)
+        self._seq += 1
+        entry = [end, self._seq + _BUSY_LAST, _BUSY, ctx.cpu, task]  # self._post(), inlined
+        heapq.heappush(self._heap, entry)
         while True:
             if self._halting:
                 raise Halted()
@@ -428,7 +431,7 @@ class SimEngine(Engine):
         self.choices += 1
         if self.chooser is not None:
             return self.chooser(cpus)
-        return self.rng.randrange(len(cpus))
+        return int(self.rng.random() * len(cpus))
 
     def _next_event(self) -> list[Any] | None:
         heap = self._heap
@@ -448,16 +451,20 @@ class SimEngine(Engine):
             e = heapq.heappop(heap)
             if e[2] != _CANCELLED:
                 ready.append(e)
-        # The earliest event of each CPU is a candidate; the rest wait their turn.
-        heads: dict[int, list[Any]] = {}
+        # The earliest event of each CPU is a candidate (``ready`` is in
+        # sequence order); the rest wait their turn.
+        cpu0 = first[3]
+        heads = [first]
+        seen = {cpu0}
         for e in ready:
-            if e[3] not in heads:
-                heads[e[3]] = e
+            if e[3] not in seen:
+                seen.add(e[3])
+                heads.append(e)
         if len(heads) == 1:
             pick = first
         else:
-            cpus = sorted(heads)
-            pick = heads[cpus[self.choose(cpus)]]
+            heads.sort(key=_cpu_of)
+            pick = heads[self.choose([e[3] for e in heads])]
         for e in ready:
             if e is not pick:
                 heapq.heappush(heap, e)
@@ -616,3 +623,7 @@ class SimEngine(Engine):
             for t in cpu.rq:
                 out.append(f"CPU{cpu.id}: {t.comm}/{t.pid} runnable")
         return out
+
+
+def _cpu_of(entry: list[Any]) -> int:
+    return int(entry[3])
