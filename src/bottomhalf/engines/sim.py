@@ -446,6 +446,17 @@ class SimEngine(Engine):
         if not heap or heap[0][0] != first[0]:
             return first
         t = first[0]
+        second = heapq.heappop(heap)
+        if not heap or heap[0][0] != t:
+            # The common tie: exactly two events at this instant.
+            if second[2] == _CANCELLED or second[3] == first[3]:
+                heapq.heappush(heap, second)
+                return first
+            lo, hi = (first, second) if first[3] < second[3] else (second, first)
+            pick, other = (lo, hi) if self.choose([lo[3], hi[3]]) == 0 else (hi, lo)
+            heapq.heappush(heap, other)
+            return pick
+        heapq.heappush(heap, second)
         ready = [first]
         while heap and heap[0][0] == t:
             e = heapq.heappop(heap)
