@@ -238,7 +238,13 @@ class Sched:
 
     # accounting for /proc/stat and the workqueue CPU-hog check
     def runtime(self, task: Task) -> int:
-        """sum_exec_runtime: CPU time burnt so far, the busy-wait in progress included."""
+        """sum_exec_runtime: CPU time burnt so far, the busy-wait in progress included.
+
+        sim counts busy-waits; real approximates it with the wall clock (see
+        RealEngine.task_cpu_ns)."""
+        cpu_ns = self.kernel.engine.task_cpu_ns(task)
+        if cpu_ns is not None:
+            return cpu_ns
         since = task.busy_since
         if since < 0:
             return task.se_runtime

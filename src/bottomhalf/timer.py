@@ -223,9 +223,9 @@ class Timers:
         self._warned_add = False
         # Other users of the periodic tick (e.g. the workqueue CPU-hog check):
         # fn(ctx) runs in hard-IRQ context at every tick of a CPU while
-        # tick_wanted(cpu) says so.
+        # tick_due(cpu) asks for one (the jiffy by which it needs a tick, or None).
         self.tick_hooks: list[Callable[[ExecCtx], None]] = []
-        self.tick_wanted: list[Callable[[int], bool]] = []
+        self.tick_due: list[Callable[[int], int | None]] = []
         kernel.softirq.open_softirq(TIMER_SOFTIRQ, self.run_timer_softirq)
 
     # ------------------------------------------------------------------
@@ -507,10 +507,10 @@ class Timers:
 
     # ------------------------------------------------------------------
     # the tick
-    def ensure_tick(self, ctx: ExecCtx, cpu: int) -> None:
-        """Make sure the tick of ``cpu`` comes at the next jiffy at the latest."""
+    def ensure_tick(self, ctx: ExecCtx, cpu: int, jiffy: int) -> None:
+        """Make sure the tick of ``cpu`` comes at ``jiffy`` at the latest."""
         tick = self.ticks[cpu]
-        if tick.active and tick.expires <= (self.kernel.engine.now_ns() // TICK_NSEC + 1) * TICK_NSEC:
+        if tick.active and tick.expires <= self.jiffy_ns(jiffy):
             return
         self.program_tick(ctx, cpu)
 
@@ -518,8 +518,10 @@ class Timers:
         """Program the tick of ``cpu`` for the next jiffy where a timer is due."""
         due = [b.next_expiry() for b in self.bases[cpu] if b.bucket_expiry]
         now_j = self.jiffies()
-        if any(w(cpu) for w in self.tick_wanted):
-            due.append(now_j + 1)
+        for hook in self.tick_due:
+            j = hook(cpu)
+            if j is not None:
+                due.append(j)
         tick = self.ticks[cpu]
         if not due:
             self.hr.cancel(ctx, tick)

@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 from .context import ExecCtx
 from .locking import completion
 from .task import PF_WQ_WORKER
-from .timer import timer_list
+from .timer import INITIAL_JIFFIES, TICK_NSEC, timer_list
 from .wqflush import FlushCancel
 from .wqpool import (
     WORKER_CPU_INTENSIVE,
@@ -337,7 +337,7 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
                 pool.create_worker(None)
         timers = self.kernel.timers
         timers.tick_hooks.append(self.wq_worker_tick)
-        timers.tick_wanted.append(self.tick_wanted)
+        timers.tick_due.append(self.tick_due)
 
     # ------------------------------------------------------------------
     # creation and destruction
@@ -557,12 +557,11 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
             work = nxt
 
     def process_scheduled_works(self, ctx: ExecCtx, pool: WorkerPool, worker: Worker) -> None:
-        first = True
-        while worker.scheduled:
-            if first:
-                pool.watchdog_ts = self.kernel.now_ns
-                first = False
-            self.process_one_work(ctx, pool, worker, worker.scheduled[0])
+        scheduled = worker.scheduled
+        if scheduled:
+            pool.watchdog_ts = self.kernel.engine.now_ns()
+        while scheduled:
+            self.process_one_work(ctx, pool, worker, scheduled[0])
 
     def process_one_work(self, ctx: ExecCtx, pool: WorkerPool, worker: Worker,
                          work: work_struct) -> None:
@@ -579,11 +578,21 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         worker.current_color = work.color
         worker.desc = wq.name
         task = worker.task
+        now = k.engine.now_ns()
+        need_tick = False
         if task is not None:
-            worker.current_at = task.se_runtime  # not busy-waiting right now
+            worker.current_at = start_rt = k.sched.runtime(task)
             self.busy_workers[worker] = None
+            thresh_us = k.params["workqueue.cpu_intensive_thresh_us"]
+            if thresh_us:
+                # The CPU-hog check runs at the tick: make sure one comes by the
+                # jiffy first_tick_jiffy() names (computed inline: hot path).
+                ahead = 1 if self.sim else max(1, -(-thresh_us * 1000 // TICK_NSEC))
+                j = worker.tick_jiffy = INITIAL_JIFFIES + now // TICK_NSEC + ahead
+                tick = k.timers.ticks[ctx.cpu]
+                need_tick = not tick.active or tick.expires > (j - INITIAL_JIFFIES) * TICK_NSEC
         if work.dispatch_ns < 0:
-            work.dispatch_ns = k.engine.now_ns()
+            work.dispatch_ns = now
         is_barrier = work.is_barrier
         if wq.flags & WQ_CPU_INTENSIVE:
             pool.worker_set_flags(worker, WORKER_CPU_INTENSIVE)
@@ -599,8 +608,8 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         pwq.stats[PWQ_STAT_STARTED] += 1
         self.started_total += 1
         pool.lock.release(ctx)
-        if task is not None and k.params["workqueue.cpu_intensive_thresh_us"]:
-            k.timers.ensure_tick(ctx, ctx.cpu)  # the CPU-hog check runs at the tick
+        if need_tick:
+            k.timers.program_tick(ctx, ctx.cpu)
         trace = k.trace
         if trace.on:
             trace.workqueue_execute_start(ctx, work)
@@ -609,6 +618,9 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         if trace.on:
             trace.workqueue_execute_end(ctx, work, func)
         pwq.stats[PWQ_STAT_COMPLETED] += 1
+        if task is not None and not self.sim:
+            # real measures CPUtime (sim samples it at the tick, as Linux does)
+            pwq.stats[PWQ_STAT_CPU_TIME] += max(0, k.sched.runtime(task) - start_rt) // 1000
         if task is not None and ctx.preempt_count != pc:
             k.log_line(3, f"BUG: workqueue leaked atomic, lock or RCU: {task.comm}"
                           f"[{task.pid}]")

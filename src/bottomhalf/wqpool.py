@@ -60,6 +60,7 @@ POOL_DISASSOCIATED = 1 << 2
 IDLE_WORKER_TIMEOUT_NS = 300 * 1_000_000_000
 BH_WORKER_RESTARTS = 10
 TICK_USEC = 4000  # 1_000_000 / HZ
+TICK_NSEC = TICK_USEC * 1000
 
 PWQ_STAT_CPU_TIME = 2
 PWQ_STAT_CPU_INTENSIVE = 3
@@ -71,7 +72,7 @@ class Worker:
 
     __slots__ = ("pool", "id", "task", "flags", "current_work", "current_func",
                  "current_pwq", "current_color", "scheduled", "sleeping", "last_active_ns",
-                 "desc", "last_func", "current_at", "rescue_wq")
+                 "desc", "last_func", "current_at", "rescue_wq", "tick_jiffy")
 
     def __init__(self, pool: WorkerPool, wid: int) -> None:
         self.pool = pool  # I (a rescuer attaches to the pool it helps)
@@ -88,6 +89,7 @@ class Worker:
         self.desc = ""  # the last workqueue served (set_worker_desc)
         self.last_func: Callable[..., Any] | None = None
         self.current_at = 0  # runtime when the item started or the worker last woke
+        self.tick_jiffy = 0  # no tick is needed for the CPU-hog check before this jiffy
         self.rescue_wq: Any = None
 
     def name(self) -> str:
@@ -213,7 +215,7 @@ class WorkerPool:
         if head.dispatch_ns < 0:
             head.dispatch_ns = self.kernel.now_ns
         assert w.task is not None
-        self.kernel.sched.wake_up_process(w.task)
+        self.kernel.engine.wake_up(w.task)  # sched.wake_up_process(), one call less
         return True
 
     def worker_enter_idle(self, w: Worker) -> None:
@@ -293,7 +295,8 @@ class WorkerPool:
         if w.current_work is not None and w.task is not None:
             w.current_at = k.sched.runtime(w.task)
             if k.params["workqueue.cpu_intensive_thresh_us"]:
-                k.timers.program_tick(ctx, ctx.cpu)  # the hog check needs the tick again
+                w.tick_jiffy = self.wqs.first_tick_jiffy()
+                k.timers.ensure_tick(ctx, ctx.cpu, w.tick_jiffy)  # the hog check needs a tick
         if not w.sleeping:
             return
         if not w.flags & WORKER_NOT_RUNNING:
@@ -309,21 +312,24 @@ class WorkerPool:
         sched = self.kernel.sched
         lock = self.lock
         wqs = self.wqs
+        worklist = self.worklist
         while True:
             lock.acquire(ctx)
             if w.flags & WORKER_DIE:
                 lock.release(ctx)
                 return
-            self.worker_leave_idle(w)
-            while self.need_more_worker():  # recheck
-                if not self.may_start_working() and not self.manager_active:
+            if w.flags & WORKER_IDLE:
+                self.worker_leave_idle(w)
+            # recheck: need_more_worker(), inlined (this is the hot loop)
+            while worklist and not self.nr_running:
+                if not self.nr_idle and not self.manager_active:  # !may_start_working()
                     wqs.manage_workers(ctx, self, w)  # drops and retakes the lock
                     continue
                 self.worker_clr_flags(w, WORKER_PREP | WORKER_REBOUND)
                 while True:
-                    if wqs.assign_work(ctx, self, self.worklist[0], w):
+                    if wqs.assign_work(ctx, self, worklist[0], w):
                         wqs.process_scheduled_works(ctx, self, w)
-                    if not self.keep_working():
+                    if not worklist or self.nr_running > 1:  # !keep_working()
                         break
                 self.worker_set_flags(w, WORKER_PREP)
                 break
@@ -342,6 +348,7 @@ class HogCheck:
     """wq_worker_tick() and wq_cpu_intensive_report(), mixed into Workqueues."""
 
     kernel: Kernel
+    sim: bool
     busy_workers: dict[Worker, None]
     hog_counts: dict[Any, int]
 
@@ -353,13 +360,33 @@ class HogCheck:
         """Is the automatic CPU-hog check on (a threshold of 0 turns it off)?"""
         return bool(self.kernel.params["workqueue.cpu_intensive_thresh_us"])
 
-    def tick_wanted(self, cpu: int) -> bool:
-        """The tick must run on ``cpu`` while a worker there executes an item."""
+    def first_tick_jiffy(self) -> int:
+        """The first jiffy at which an item starting now needs a tick.
+
+        sim ticks every jiffy while a worker runs, as Linux does: each tick
+        samples CPUtime and checks for a hog.  real cannot afford waking its
+        timer thread for every item, so its first tick comes when the item
+        could first have hogged the CPU (``cpu_intensive_thresh_us`` from now),
+        and CPUtime is measured instead of sampled.
+        """
+        timers = self.kernel.timers
+        now_j = timers.jiffies()
+        if self.sim:
+            return now_j + 1
+        thresh_j = -(-self.hog_thresh_us() * 1000 // TICK_NSEC)  # round up
+        return now_j + max(1, thresh_j)
+
+    def tick_due(self, cpu: int) -> int | None:
+        """The jiffy by which ``cpu`` needs a tick for a worker running there."""
+        due = None
+        now_j = self.kernel.timers.jiffies()
         for w in self.busy_workers:
             t = w.task
             if t is not None and t.cpu == cpu and t.state == TASK_RUNNING:
-                return True
-        return False
+                j = max(w.tick_jiffy, now_j + 1)
+                if due is None or j < due:
+                    due = j
+        return due
 
     def wq_worker_tick(self, ctx: ExecCtx) -> None:
         """A scheduler tick on ``ctx.cpu`` (hard-IRQ context)."""
@@ -380,7 +407,8 @@ class HogCheck:
         pwq = worker.current_pwq
         if pwq is None or worker.task is None:
             return
-        pwq.stats[PWQ_STAT_CPU_TIME] += TICK_USEC
+        if self.sim:
+            pwq.stats[PWQ_STAT_CPU_TIME] += TICK_USEC  # sampled at the tick (real measures it)
         thresh = self.hog_thresh_us()
         if not thresh or worker.flags & WORKER_NOT_RUNNING or worker.sleeping:
             return

@@ -170,6 +170,10 @@ class Engine(ABC):
         """What the CPUs are doing, one line each, for reports."""
         return []
 
+    def task_cpu_ns(self, task: Task) -> int | None:
+        """CPU time the task's thread has used, if the engine can measure it."""
+        return None
+
     def need_resched(self, cpu: int) -> bool:
         """TIF_NEED_RESCHED of ``cpu``'s current task."""
         return False
