@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import module as _module
-from .context import ExecCtx
+from .context import ExecCtx, _local
 from .context import current_ctx as _ctx
 from .errnos import (
     E2BIG,
@@ -704,7 +704,7 @@ def ndelay(nsecs: int) -> None:
 
 
 def udelay(usecs: int) -> None:
-    ctx = _ctx()
+    ctx = _local.ctx or _ctx()
     ctx.kernel.sched.busy_wait(ctx, int(usecs) * 1000)
 
 
@@ -978,7 +978,7 @@ def _tasklet_ready(t: Any, fn: str) -> ExecCtx:
 
 def tasklet_schedule(t: tasklet_struct) -> None:
     if type(t) is tasklet_struct and (t.func is not None or t.callback is not None):
-        ctx = _ctx()  # the fast path of the checks below
+        ctx = _local.ctx or _ctx()  # the fast path of the checks below
     else:
         ctx = _tasklet_ready(t, "tasklet_schedule")
     ctx.kernel.tasklets.schedule(ctx, t)
@@ -1175,7 +1175,7 @@ def queue_work_on(cpu: int, wq: AnyWq, work: work_struct) -> bool:
             return False  # already pending: test_and_set_bit() fails, nothing changes
     else:
         _work(work, "queue_work_on")
-    ctx = _ctx()
+    ctx = _local.ctx or _ctx()
     if type(wq) is not workqueue_struct:
         wq = _wq(wq, "queue_work_on", ctx)
     if type(cpu) is not int or not 0 <= cpu < ctx.kernel.ncpus:
@@ -1190,7 +1190,7 @@ def queue_work(wq: AnyWq, work: work_struct) -> bool:
             return False  # already pending: test_and_set_bit() fails, nothing changes
     else:
         _work(work, "queue_work")
-    ctx = _ctx()
+    ctx = _local.ctx or _ctx()
     if type(wq) is not workqueue_struct:
         wq = _wq(wq, "queue_work", ctx)
     return ctx.kernel.wq.queue_work_on(ctx, WORK_CPU_UNBOUND, wq, work)

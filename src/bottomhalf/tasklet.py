@@ -140,6 +140,8 @@ class Tasklets:
         engine.local_irq_enable(ctx)
         bits = self.bits
         softirq = k.softirq
+        call = k.call_handler
+        trace = k.trace
         progress = False
         for t in todo:
             with bits:
@@ -159,10 +161,27 @@ class Tasklets:
                 if woken or spun:
                     self._wake(woken, spun)
                 if st & _SCHED:
-                    self._run(ctx, t)
+                    # _run(), inlined: this loop is the tasklet hot path
+                    if trace.on:
+                        trace.tasklet_entry(ctx, t)
+                    if t.use_callback:
+                        call(ctx, t.callback, (t,), "tasklet")  # type: ignore[arg-type]
+                    else:
+                        call(ctx, t.func, (t.data,), "tasklet")  # type: ignore[arg-type]
+                    if trace.on:
+                        trace.tasklet_exit(ctx, t)
                 else:
                     self._sched_not_set(ctx, t)
-                self._unlock(ctx, t)
+                with bits:  # tasklet_unlock()
+                    t.state &= ~_RUN
+                    woken = t.waiters
+                    spun = t.spinners
+                    if woken:
+                        t.waiters = []
+                    if spun:
+                        t.spinners = []
+                if woken or spun:
+                    self._wake(woken, spun)
                 progress = True
                 if softirq.any_stalled:
                     # A CPU retrying this tasklet can now make progress.
