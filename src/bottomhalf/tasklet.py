@@ -109,6 +109,8 @@ class Tasklets:
         cpu = ctx.cpu
         t.queued_on = cpu
         (self.hi_vec if hi else self.vec)[cpu].append(t)
+        if self.kernel.trace.internal_on:
+            self.kernel.trace.tasklet_schedule(ctx, t, hi)
         self.kernel.softirq.raise_softirq_irqoff(ctx, HI_SOFTIRQ if hi else TASKLET_SOFTIRQ)
         if not was_off:
             engine.local_irq_enable(ctx)
