@@ -6,8 +6,8 @@ Linux has hardware; bottomhalf has these (none of this exists in Linux):
 * :class:`PeriodicDevice` - a timer chip: one interrupt every ``period``.
 * :class:`BurstyDevice` - a network-like device: packets arrive in bursts
   (seeded, so sim runs repeat), one interrupt per packet while its line is
-  enabled, and a receive counter the driver reads and clears, as it would
-  read an RX ring.
+  enabled, and a receive counter the driver drains with ``read(budget)``,
+  as it would an RX ring (examples/napi_driver.py polls it NAPI-style).
 
 A module finds a device with ``bh_device(name)`` and attaches with
 ``request_irq(dev.irq, ...)``.  Interrupts are delivered only while the line
@@ -102,10 +102,11 @@ class VirtualDevice(_Source):
         self.total = 0
         self.delivered = 0
 
-    def read(self) -> int:
-        """Read and clear the device's event counter (its status register)."""
-        n = self.pending
-        self.pending = 0
+    def read(self, budget: int | None = None) -> int:
+        """Take up to ``budget`` events (all without one) off the device, as a
+        driver drains an RX ring; returns how many it took."""
+        n = self.pending if budget is None else max(0, min(self.pending, budget))
+        self.pending -= n
         return n
 
     def _event(self, ctx: ExecCtx) -> None:
