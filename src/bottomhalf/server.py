@@ -4,7 +4,10 @@ One kernel per process.  The main thread owns the kernel (a sim kernel is
 bound to the thread that drives it) and executes requests one at a time;
 connection threads only parse requests, hand them over and write answers.
 A sim kernel's virtual time follows the wall clock at ``rate`` while nothing
-else drives it, so ``bh dmesg -w`` and ``bh top`` see a live machine.
+else drives it, so ``bh dmesg -w`` and ``bh top`` see a live machine; at
+rate 0 it stands still between the requests that run it (``run_for``,
+``wait_idle``), which makes a session as repeatable as ``bh run``: after
+each request it only runs what can run at that instant.
 
 Security: the socket lives in the user's private runtime directory (see
 :mod:`bottomhalf.client`), is created 0600, and every connection's peer uid
@@ -33,7 +36,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from .client import ClientError, check_name, check_path_length, log_path, pid_path, runtime_dir, socket_path
-from .engines.realtime import WallPacer, wall_seconds
+from .engines.realtime import WallPacer
 from .errors import BottomHalfError
 from .kernel import Kernel
 from .server_ops import OPS, Chunked
@@ -43,6 +46,7 @@ IDLE_POLL_S = 0.2  # how often an unpaced server looks at its followers and stop
 MAX_STEP_NS = 50_000_000  # never run more than this in one go (stay responsive)
 PING_S = 0.2  # a following connection hears from us at least this often
 END = object()  # marks the end of a finite stream
+HALT_REPLY_S = 5.0  # how long a halting server waits to answer the "halt" request
 
 
 class Request:
@@ -60,8 +64,8 @@ class KernelServer:
                  rate: float = 1.0, console: str | TextIO | None = None,
                  devices: list[str] | None = None) -> None:
         check_name(name)
-        if not rate > 0:
-            raise ValueError(f"the rate must be positive, not {rate}")
+        if not 0 <= rate < float("inf"):
+            raise ValueError(f"the rate must be a finite number >= 0, not {rate}")
         self.name = name
         self.kernel = Kernel(cpus=cpus, engine=engine, seed=seed)
         self.rate = rate
@@ -76,7 +80,8 @@ class KernelServer:
         self._console_file: TextIO | None = None
         self.followers: list[Callable[[], None]] = []
         self.device_specs = list(devices or [])
-        self.boot_wall = 0.0  # wall-clock seconds at boot (dmesg -T)
+        self.halt_requested = False  # by a "halt" request, whose answer is still to be sent
+        self.halt_answered = threading.Event()
 
     # ------------------------------------------------------------------
     def start(self) -> None:
@@ -85,7 +90,6 @@ class KernelServer:
         k = self.kernel
         try:
             k.boot()
-            self.boot_wall = wall_seconds()
             if isinstance(self.console, str):
                 self._console_file = open(self.console, "w", buffering=1)  # noqa: SIM115
                 k.attach_console(self._console_file)
@@ -93,7 +97,7 @@ class KernelServer:
                 k.attach_console(self.console)
             for spec in self.device_specs:
                 k.add_device(spec)
-            if k.engine_name == "sim":
+            if k.engine_name == "sim" and self.rate > 0:
                 self.pacer = WallPacer(self.rate, k.now_ns)
             with open(self.pid_path, "w") as f:
                 f.write(f"{os.getpid()}\n")
@@ -137,6 +141,8 @@ class KernelServer:
                     self._execute(req)
                     if self.pacer is not None:
                         self.pacer.rebase(k.now_ns)
+                    elif k.engine_name == "sim" and k.booted and not self.stopping:
+                        k.run_for(0)  # rate 0: what can run at this instant does
                 if self.pacer is not None:
                     self._catch_up()
                 for poll in list(self.followers):
@@ -217,7 +223,11 @@ class KernelServer:
                     self._follow(f, op, msg)
                     return
                 reply = self.submit(op, msg)
-                _write(f, reply)
+                try:
+                    _write(f, reply)
+                finally:
+                    if op == "halt":
+                        self.halt_answered.set()
                 if op == "halt":
                     return
         except (OSError, ValueError):
@@ -331,6 +341,8 @@ def run(server: KernelServer, ready_fd: int | None = None) -> int:
         except OSError:
             pass
     server.serve_forever()
+    if server.halt_requested:
+        server.halt_answered.wait(HALT_REPLY_S)  # let "bh halt" hear that it worked
     sys.stderr.write(f"bh: kernel '{server.name}' halted\n")
     sys.stderr.flush()
     return 0

@@ -69,7 +69,8 @@ class Chunked:
 def op_status(srv: KernelServer) -> dict[str, Any]:
     k = srv.kernel
     return {"name": srv.name, "engine": k.engine_name, "cpus": k.ncpus, "seed": k.seed,
-            "pid": os.getpid(), "uptime_ns": k.now_ns, "rate": srv.rate if srv.pacer else None,
+            "pid": os.getpid(), "uptime_ns": k.now_ns,
+            "rate": srv.rate if k.engine_name == "sim" else None,
             "modules": [m.name for m in k.lsmod()], "taint": "".join(sorted(k.taint)),
             "devices": [d.describe() for d in k.devices.values()],
             "console_loglevel": k.log.console_loglevel, "socket": srv.sock_path,
@@ -78,6 +79,7 @@ def op_status(srv: KernelServer) -> dict[str, Any]:
 
 def op_halt(srv: KernelServer) -> str:
     srv.stopping = True
+    srv.halt_requested = True
     return "halted"
 
 
@@ -96,10 +98,21 @@ def op_wait_idle(srv: KernelServer, timeout_ms: float) -> bool:
 
 
 def op_set_rate(srv: KernelServer, rate: float) -> None:
-    if srv.pacer is None:
+    from .engines.realtime import WallPacer
+
+    k = srv.kernel
+    if k.engine_name != "sim":
         raise BottomHalfError("only a sim kernel has a rate (a real kernel runs on the wall clock)")
-    srv.pacer.set_rate(float(rate), srv.kernel.now_ns)
-    srv.rate = float(rate)
+    rate = float(rate)
+    if not 0 <= rate < float("inf"):
+        raise ValueError(f"the rate must be a finite number >= 0, not {rate}")
+    if rate == 0:
+        srv.pacer = None
+    elif srv.pacer is None:
+        srv.pacer = WallPacer(rate, k.now_ns)
+    else:
+        srv.pacer.set_rate(rate, k.now_ns)
+    srv.rate = rate
 
 
 # ----------------------------------------------------------------------

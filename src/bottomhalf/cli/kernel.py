@@ -42,8 +42,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=("sim", "real"), default="sim",
                    help="sim: deterministic virtual time (default); real: OS threads, wall clock")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="sim's seed (default 0)")
-    p.add_argument("--rate", type=number_arg("--rate", strict=True), default=1.0, metavar="R",
-                   help="sim: virtual seconds per wall-clock second (default 1; 0.1 = 10x slower)")
+    p.add_argument("--rate", type=number_arg("--rate"), default=1.0, metavar="R",
+                   help="sim: virtual seconds per wall-clock second (default 1; 0.1 = 10x "
+                        "slower; 0 = time moves only when a command runs it)")
     p.add_argument("--foreground", action="store_true",
                    help="run here, with the console on this terminal, until Ctrl-C or bh halt")
     p.add_argument("--console", nargs="?", const="", default=None, metavar="FILE",
@@ -328,7 +329,8 @@ def _status_one(name: str, explicit: bool) -> tuple[str, bool]:
     cpus = st["cpus"]
     lines = [f"{name}: {st['engine']} engine, {cpus} CPU{'s' if cpus > 1 else ''}, "
              f"seed {st['seed']}, up {up // 1_000_000}.{up % 1_000_000:06d} s"
-             + (f", rate {st['rate']:g}" if st.get("rate") is not None else "")
+             + (f", rate {st['rate']:g}" if st.get("rate") else "")
+             + (" (time stands still between commands)" if st.get("rate") == 0 else "")
              + f", pid {st['pid']}"]
     lines.append("  modules: " + (" ".join(st["modules"]) or "none"))
     for dev in st.get("devices", []):

@@ -221,6 +221,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         else:
             with open(args.perfetto, "w") as f:
                 write_trace(f, trace, report)
+    except BrokenPipeError:
+        raise
     except OSError as e:
         progress.done()
         raise CliError(f"{args.perfetto}: {e.strerror or e}") from None
