@@ -230,10 +230,16 @@ class Client:
         return reply.get("result")
 
     def stream(self, op: str, **args: Any) -> Iterator[Any]:
-        """Send a following request; yield each item until the stream ends."""
+        """Send a following request now; iterate over its items until the stream ends."""
         self.sock.settimeout(None)
         try:
             self._send(op, dict(args, follow=True))
+        except OSError as e:
+            raise ClientError(f"lost kernel '{self.name}': {e.strerror or e}") from None
+        return self._items()
+
+    def _items(self) -> Iterator[Any]:
+        try:
             while True:
                 line = self._readline()
                 if not line:
