@@ -171,3 +171,22 @@ def test_modinfo_does_not_run_the_module(runtime: str) -> None:
         f.write("raise SystemExit('ran!')\nMODULE_LICENSE('GPL')\nMODULE_DESCRIPTION('quiet')\n")
     r = bh("modinfo", "-d", path)
     assert (r.returncode, r.stdout, r.stderr) == (0, "quiet\n", "")
+
+
+def test_lsmod_imports_stay_light(frozen: Booted) -> None:
+    """bh lsmod loads only the CLI, the client and the error table: no kernel, typing or socket."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.argv = ['bh', 'lsmod']\n"
+            "from bottomhalf.cli import main\n"
+            "main()\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('bottomhalf') "
+            "or m in ('typing', 'socket', 'shutil', 'dataclasses', 'greenlet'))))")
+    env = dict(os.environ, BH_NAME=frozen.name)
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1].split() == [
+        "bottomhalf", "bottomhalf.cli", "bottomhalf.cli.common", "bottomhalf.cli.modules",
+        "bottomhalf.client"]
