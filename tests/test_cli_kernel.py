@@ -249,3 +249,33 @@ def test_socket_of_another_user_is_refused(boot: Callable[..., Booted]) -> None:
         f"bh: error: {k.sock} belongs to uid {OTHER_UID}, not to you: refusing to use it"
     os.chown(k.sock, os.getuid(), -1)
     assert k.ok("lsmod").startswith("Module ")
+
+
+def test_session_on_the_real_engine(runtime: str) -> None:
+    """The same session on OS threads: the tasklet runs soon after insmod, in order."""
+    assert bh("boot", "--engine", "real").returncode == 0
+    assert bh("insmod", "examples/tasklet_driver.py").returncode == 0
+    for _ in range(100):  # real time: the tasklet runs on ksoftirqd, a moment later
+        log = bh("dmesg", "-t").stdout.splitlines()
+        if "Tasklet executed with data: 1234" in log:
+            break
+    assert log[-2:] == ["Tasklet scheduled", "Tasklet executed with data: 1234"]
+    assert bh("rmmod", "tasklet_driver").returncode == 0
+    assert bh("dmesg", "-t").stdout.splitlines()[-1] == "Tasklet removed"
+    assert bh("cat", "/proc/softirqs").stdout.splitlines()[7].split()[0] == "TASKLET:"
+    assert bh("write", "/proc/sys/kernel/printk", "1").returncode == 0
+    assert bh("halt").returncode == 0
+
+
+def test_console_to_a_file(runtime: str) -> None:
+    """bh boot --console FILE writes what the console shows there, honouring console_loglevel."""
+    console = os.path.join(runtime, "console.txt")
+    assert bh("boot", "--rate", "0", "--console", console).returncode == 0
+    assert bh("insmod", "examples/hello.py").returncode == 0
+    assert bh("dmesg", "-n", "1").returncode == 0
+    assert bh("rmmod", "hello").returncode == 0  # KERN_INFO: below the console's level now
+    assert bh("halt").returncode == 0
+    with open(console) as f:
+        shown = [line.split("] ", 1)[1] for line in f.read().splitlines()]
+    assert shown == ["hello: loading out-of-tree module taints kernel.",
+                     "hello: loaded, printing at KERN_INFO"]

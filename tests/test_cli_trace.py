@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -231,3 +232,20 @@ def test_show_follow_reads_trace_pipe(chain: Booted) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_record_until_interrupted(chain: Booted) -> None:
+    """Without COMMAND or --for, record runs until Ctrl-C, then restores the controls."""
+    env = dict(os.environ, BH_NAME=chain.name)
+    proc = subprocess.Popen([sys.executable, "-m", "bottomhalf.cli", "trace", "record", "-e",
+                             "irq:irq_handler_entry"], stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "bh: recording; press Ctrl-C to stop\n"
+    chain.ok("irq", "17")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    assert proc.stderr.read().startswith("bh: recorded 1 event (")
+    assert chain.ok("trace", "show").splitlines()[-1].endswith(
+        ": irq_handler_entry: irq=17 name=my_device")
+    assert chain.ok("cat", "/sys/kernel/tracing/set_event") == ""
