@@ -279,3 +279,22 @@ def test_console_to_a_file(runtime: str) -> None:
         shown = [line.split("] ", 1)[1] for line in f.read().splitlines()]
     assert shown == ["hello: loading out-of-tree module taints kernel.",
                      "hello: loaded, printing at KERN_INFO"]
+
+
+def test_halt_kills_a_kernel_stuck_in_a_request(boot: Callable[..., Booted]) -> None:
+    """A real kernel stuck in an init that never returns is killed after --timeout."""
+    k = boot("--engine", "real")
+    path = os.path.join(k.runtime, "stuck.py")
+    with open(path, "w") as f:
+        f.write("from bottomhalf.linux import *\ndone = DECLARE_COMPLETION()\n"
+                "def stuck_init():\n    wait_for_completion(done)\n    return 0\n"
+                "module_init(stuck_init)\nMODULE_LICENSE('GPL')\n")
+    from bottomhalf.client import Client, ClientError
+
+    with Client(k.name, timeout=0.5) as c, pytest.raises(ClientError, match="did not answer"):
+        c.call("insmod", path=path)
+    pid = k.pid
+    r = k.bh("halt", "--timeout", "1")
+    assert r.returncode == 0
+    assert r.stderr == f"bh: kernel '{k.name}' (pid {pid}) did not halt when asked; killed it\n"
+    assert not _running(pid) and not os.path.exists(k.sock)

@@ -142,7 +142,7 @@ class KernelServer:
                     if self.pacer is not None:
                         self.pacer.rebase(k.now_ns)
                     elif k.engine_name == "sim" and k.booted and not self.stopping:
-                        k.run_for(0)  # rate 0: what can run at this instant does
+                        self._run(0)  # rate 0: what can run at this instant does
                 if self.pacer is not None:
                     self._catch_up()
                 for poll in list(self.followers):
@@ -154,11 +154,24 @@ class KernelServer:
         k = self.kernel
         assert self.pacer is not None
         target = self.pacer.target_ns()
-        while not self.stopping and k.now_ns < target:
+        while not self.stopping and self.pacer is not None and k.now_ns < target:
             step = min(target - k.now_ns, MAX_STEP_NS)
-            k.run_for(step / 1e6)
+            self._run(step / 1e6)
             if self.requests.qsize():
                 break
+
+    def _run(self, ms: float) -> None:
+        """Let the kernel run; if that fails (a bug), say so once and stop pacing,
+        so the kernel can still be inspected and halted."""
+        try:
+            self.kernel.run_for(ms)
+        except Exception:  # noqa: BLE001 - reported in the server's log
+            traceback.print_exc(file=sys.stderr)
+            sys.stderr.write(f"bh: kernel '{self.name}' could not run on; its time stands "
+                             "still from here\n")
+            sys.stderr.flush()
+            self.pacer = None
+            self.rate = 0.0
 
     def shutdown(self) -> None:
         self.stopping = True

@@ -27,6 +27,7 @@ from .common import CliError, add_name_option, number_arg
 
 BOOT_TIMEOUT_S = 60.0
 HALT_TIMEOUT_S = 30.0
+KILL_WAIT_S = 5.0
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -59,6 +60,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        description="Halt a booted kernel and wait until its process has exited.")
     add_name_option(p)
     p.add_argument("--all", action="store_true", help="halt every kernel of yours")
+    p.add_argument("--timeout", type=number_arg("--timeout", strict=True),
+                   default=HALT_TIMEOUT_S, metavar="S",
+                   help=f"kill a kernel that has not halted after S seconds (default "
+                        f"{HALT_TIMEOUT_S:g})")
     p.set_defaults(handler=cmd_halt)
 
     p = sub.add_parser("status", help="say which kernels run, and how",
@@ -214,7 +219,7 @@ def cmd_halt(args: argparse.Namespace) -> int:
     failed = 0
     for name in names:
         try:
-            _halt_one(name)
+            _halt_one(name, args.timeout)
         except (CliError, ClientError) as e:
             if len(names) == 1:
                 raise CliError(str(e)) from None
@@ -225,11 +230,11 @@ def cmd_halt(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _halt_one(name: str) -> None:
+def _halt_one(name: str, timeout: float) -> None:
     from bottomhalf.client import Client, ClientError, StaleSocket, pid_path, socket_path
 
     try:
-        client = Client(name, timeout=HALT_TIMEOUT_S)
+        client = Client(name, timeout=timeout)
     except StaleSocket:
         for path in (socket_path(name), pid_path(name)):
             try:
@@ -243,9 +248,33 @@ def _halt_one(name: str) -> None:
         try:
             client.call("halt")
         except ClientError as e:
-            raise CliError(str(e)) from None
-    if pid is not None and not _wait_exit(pid, HALT_TIMEOUT_S):
-        raise CliError(f"kernel '{name}' (pid {pid}) did not exit within {HALT_TIMEOUT_S:g} s")
+            if pid is None:
+                raise CliError(str(e)) from None
+            _kill(name, pid)  # stuck in a request that never returns (real: a hung init)
+            return
+    if pid is not None and not _wait_exit(pid, timeout):
+        _kill(name, pid)
+
+
+def _kill(name: str, pid: int) -> None:
+    """The last resort: SIGTERM, then SIGKILL, then clean up after it."""
+    import signal
+
+    from bottomhalf.client import pid_path, socket_path
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            break
+        if _wait_exit(pid, KILL_WAIT_S):
+            break
+    for path in (socket_path(name), pid_path(name)):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    sys.stderr.write(f"bh: kernel '{name}' (pid {pid}) did not halt when asked; killed it\n")
 
 
 def _read_pid(path: str) -> int | None:

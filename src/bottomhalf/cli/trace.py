@@ -131,8 +131,9 @@ def cmd_record(args: argparse.Namespace) -> int:
         except ClientError as e:
             raise CliError(str(e)) from None
     hint = "" if not args.name else f" --name {args.name}"
-    sys.stderr.write(f"bh: recorded {entries} event{'' if entries == 1 else 's'} (see them: bh trace show{hint}; for "
-                     f"Perfetto: bh trace export{hint} --perfetto trace.json)\n")
+    plural = "" if entries == 1 else "s"
+    sys.stderr.write(f"bh: recorded {entries} event{plural} (see them: bh trace show{hint}; "
+                     f"for Perfetto: bh trace export{hint} --perfetto trace.json)\n")
     return status
 
 
