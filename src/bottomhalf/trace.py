@@ -144,7 +144,8 @@ class Trace:
             self.pipe_pos = 0
 
     # ------------------------------------------------------------------
-    def _flags(self, ctx: ExecCtx) -> str:
+    def context_flags(self, ctx: ExecCtx) -> str:
+        """The five flag columns of a trace line (as the irq-softirq branch names it)."""
         pc = ctx.preempt_count
         bh_off = (pc & SOFTIRQ_MASK) >> 9
         irqs = ctx.irqs_off
@@ -162,7 +163,7 @@ class Trace:
             return
         task = ctx.task
         rec = TraceRecord(self.kernel.now_ns, ctx.cpu, task.trace_comm(), task.pid,
-                          self._flags(ctx), event, text, args)
+                          self.context_flags(ctx), event, text, args)
         with self.lock:
             self.seq += 1
             rec.seq = self.seq
@@ -179,7 +180,7 @@ class Trace:
     def _emit_internal(self, ctx: ExecCtx, event: str, args: dict[str, Any]) -> None:
         task = ctx.task
         rec = TraceRecord(self.kernel.now_ns, ctx.cpu, task.trace_comm(), task.pid,
-                          self._flags(ctx), event, "", args)
+                          self.context_flags(ctx), event, "", args)
         with self.lock:
             self.seq += 1
             rec.seq = self.seq
