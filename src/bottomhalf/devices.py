@@ -58,11 +58,13 @@ class _Source:
         self.kernel.engine.hrtimer_cancel(self.timer)
 
     def _assert(self, ctx: ExecCtx) -> bool:
-        """Assert the line now (we are in hard-IRQ context on self.cpu)."""
-        desc = self.kernel.irq.descs.get(self.irq)
+        """Assert the line now: an interrupt of its own on ``self.cpu``, taken
+        as soon as the event that models the device has returned."""
+        irq = self.kernel.irq
+        desc = irq.descs.get(self.irq)
         if desc is None or not desc.actions:
             return False
-        self.kernel.irq.handle_irq_line(ctx, desc)
+        irq.raise_irq(self.irq, self.cpu)
         return True
 
     def _fire(self, ctx: ExecCtx, timer: HrTimer) -> None:
