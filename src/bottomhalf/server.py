@@ -35,7 +35,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .client import ClientError, check_name, check_path_length, log_path, pid_path, runtime_dir, socket_path
+from .client import ClientError, check_name, check_path_length, pid_path, runtime_dir, socket_path
 from .engines.realtime import WallPacer
 from .errors import BottomHalfError
 from .kernel import Kernel
@@ -383,8 +383,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     return run(server, a.ready_fd)
 
-
-__all__ = ["KernelServer", "log_path", "main", "run"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -48,8 +48,3 @@ def wall_seconds() -> float:
 def wall_sleep(seconds: float) -> None:
     """Sleep on the wall clock (the bh command's waits where no event exists)."""
     time.sleep(seconds)
-
-
-def wall_monotonic() -> float:
-    """A monotonic wall clock, in seconds, for the bh command's intervals and rates."""
-    return time.monotonic()
