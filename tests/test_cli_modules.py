@@ -46,9 +46,8 @@ def test_insmod_parameters(frozen: Booted) -> None:
                                           "examples/napi_driver.py: Invalid parameters "
                                           "(init returned -22)")
     r = frozen.bh("insmod", "examples/irq_driver.py", "fires=lots")
-    assert one_error_line(r, "insmod: ") == (
-        "insmod: ERROR: could not insert module examples/irq_driver.py: Invalid parameters "
-        "(bad module parameter (see dmesg))")
+    assert one_error_line(r, "insmod: ").startswith(
+        "insmod: ERROR: could not insert module examples/irq_driver.py: Invalid parameters (")
     assert "irq_driver: 'lots' invalid for parameter 'fires'" in frozen.ok("dmesg", "-t")
 
 
