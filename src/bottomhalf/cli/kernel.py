@@ -250,13 +250,13 @@ def _halt_one(name: str, timeout: float) -> None:
         except ClientError as e:
             if pid is None:
                 raise CliError(str(e)) from None
-            _kill(name, pid)  # stuck in a request that never returns (real: a hung init)
+            _kill(name, pid, timeout)  # stuck in a request that never returns (a hung init)
             return
     if pid is not None and not _wait_exit(pid, timeout):
-        _kill(name, pid)
+        _kill(name, pid, timeout)
 
 
-def _kill(name: str, pid: int) -> None:
+def _kill(name: str, pid: int, timeout: float) -> None:
     """The last resort: SIGTERM, then SIGKILL, then clean up after it."""
     import signal
 
@@ -267,7 +267,7 @@ def _kill(name: str, pid: int) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             break
-        if _wait_exit(pid, KILL_WAIT_S):
+        if _wait_exit(pid, min(KILL_WAIT_S, timeout)):
             break
     for path in (socket_path(name), pid_path(name)):
         try:
