@@ -10,6 +10,9 @@ import pytest
 
 from bottomhalf import Kernel
 
+# the runtime, boot and frozen fixtures of tests that boot kernels (bh boot)
+pytest_plugins = ("tests.daemons",)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 MODULES = os.path.join(ROOT, "tests", "modules")

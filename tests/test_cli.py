@@ -71,6 +71,16 @@ def test_help_loads_no_kernel_code() -> None:
     assert [m for m in loaded if not m.startswith("bottomhalf.cli")] == []
 
 
+def test_help_lists_every_command() -> None:
+    """bh --help lists every command with its one-line help."""
+    from bottomhalf.cli import COMMANDS
+
+    r = bh("--help")
+    assert r.returncode == 0
+    for name, (_, help_text) in COMMANDS.items():
+        assert [name, *help_text.split()] in [line.split() for line in r.stdout.splitlines()]
+
+
 def test_no_command_prints_usage() -> None:
     """bh without a command prints its usage on stderr and exits 2."""
     r = bh()

@@ -6,8 +6,8 @@ Linux has hardware; bottomhalf has these (none of this exists in Linux):
 * :class:`PeriodicDevice` - a timer chip: one interrupt every ``period``.
 * :class:`BurstyDevice` - a network-like device: packets arrive in bursts
   (seeded, so sim runs repeat), one interrupt per packet while its line is
-  enabled, and a receive counter the driver reads and clears, as it would
-  read an RX ring.
+  enabled, and a receive counter the driver drains with ``read(budget)``,
+  as it would an RX ring (examples/napi_driver.py polls it NAPI-style).
 
 A module finds a device with ``bh_device(name)`` and attaches with
 ``request_irq(dev.irq, ...)``.  Interrupts are delivered only while the line
@@ -58,11 +58,13 @@ class _Source:
         self.kernel.engine.hrtimer_cancel(self.timer)
 
     def _assert(self, ctx: ExecCtx) -> bool:
-        """Assert the line now (we are in hard-IRQ context on self.cpu)."""
-        desc = self.kernel.irq.descs.get(self.irq)
+        """Assert the line now: an interrupt of its own on ``self.cpu``, taken
+        as soon as the event that models the device has returned."""
+        irq = self.kernel.irq
+        desc = irq.descs.get(self.irq)
         if desc is None or not desc.actions:
             return False
-        self.kernel.irq.handle_irq_desc(ctx, desc)
+        irq.raise_irq(self.irq, self.cpu)
         return True
 
     def _fire(self, ctx: ExecCtx, timer: HrTimer) -> None:
@@ -102,10 +104,11 @@ class VirtualDevice(_Source):
         self.total = 0
         self.delivered = 0
 
-    def read(self) -> int:
-        """Read and clear the device's event counter (its status register)."""
-        n = self.pending
-        self.pending = 0
+    def read(self, budget: int | None = None) -> int:
+        """Take up to ``budget`` events (all without one) off the device, as a
+        driver drains an RX ring; returns how many it took."""
+        n = self.pending if budget is None else max(0, min(self.pending, budget))
+        self.pending -= n
         return n
 
     def _event(self, ctx: ExecCtx) -> None:

@@ -4,14 +4,20 @@ One kernel per process.  The main thread owns the kernel (a sim kernel is
 bound to the thread that drives it) and executes requests one at a time;
 connection threads only parse requests, hand them over and write answers.
 A sim kernel's virtual time follows the wall clock at ``rate`` while nothing
-else drives it, so ``bh dmesg -w`` and ``bh top`` see a live machine.
+else drives it, so ``bh dmesg -w`` and ``bh top`` see a live machine; at
+rate 0 it stands still between the requests that run it (``run_for``,
+``wait_idle``), which makes a session as repeatable as ``bh run``: after
+each request it only runs what can run at that instant.
 
 Security: the socket lives in the user's private runtime directory (see
 :mod:`bottomhalf.client`), is created 0600, and every connection's peer uid
 is checked with SO_PEERCRED; a peer with another uid gets one error line and
 the connection is closed.
 
-Run it with ``python -m bottomhalf.server --name NAME ...`` (``bh boot`` does).
+Run it with ``python -m bottomhalf.server --name NAME ...`` (``bh boot``
+does, with ``--ready-fd``: the server writes ``ready`` to that pipe once it
+listens, so ``bh boot`` returns exactly when commands can reach it).  The
+request handlers are in :mod:`bottomhalf.server_ops`.
 """
 
 from __future__ import annotations
@@ -25,16 +31,22 @@ import socket
 import struct
 import sys
 import threading
+import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
-from .client import check_name, runtime_dir
+from .client import ClientError, check_name, check_path_length, pid_path, runtime_dir, socket_path
 from .engines.realtime import WallPacer
 from .errors import BottomHalfError
 from .kernel import Kernel
+from .server_ops import OPS, Chunked
 
 STEP_S = 0.01  # how often a paced sim kernel catches up with the wall clock
+IDLE_POLL_S = 0.2  # how often an unpaced server looks at its followers and stop flag
 MAX_STEP_NS = 50_000_000  # never run more than this in one go (stay responsive)
+PING_S = 0.2  # a following connection hears from us at least this often
+END = object()  # marks the end of a finite stream
+HALT_REPLY_S = 5.0  # how long a halting server waits to answer the "halt" request
 
 
 class Request:
@@ -49,49 +61,59 @@ class Request:
 
 class KernelServer:
     def __init__(self, name: str, *, cpus: int = 2, engine: str = "sim", seed: int = 0,
-                 rate: float = 1.0, console: str | None = None,
+                 rate: float = 1.0, console: str | TextIO | None = None,
                  devices: list[str] | None = None) -> None:
         check_name(name)
+        if not 0 <= rate < float("inf"):
+            raise ValueError(f"the rate must be a finite number >= 0, not {rate}")
         self.name = name
         self.kernel = Kernel(cpus=cpus, engine=engine, seed=seed)
         self.rate = rate
-        self.console_path = console
+        self.console = console
         self.requests: queue.Queue[Request] = queue.Queue()
         self.stopping = False
         self.base = runtime_dir(create=True)
-        self.sock_path = os.path.join(self.base, f"{name}.sock")
-        self.pid_path = os.path.join(self.base, f"{name}.pid")
+        self.sock_path = socket_path(name)
+        self.pid_path = pid_path(name)
         self.listener: socket.socket | None = None
         self.pacer: WallPacer | None = None
-        self._console_file: Any = None
+        self._console_file: TextIO | None = None
         self.followers: list[Callable[[], None]] = []
         self.device_specs = list(devices or [])
+        self.halt_requested = False  # by a "halt" request, whose answer is still to be sent
+        self.halt_answered = threading.Event()
 
     # ------------------------------------------------------------------
     def start(self) -> None:
+        check_path_length(self.sock_path)
         self._claim_socket()
         k = self.kernel
-        k.boot()
-        if self.console_path:
-            self._console_file = open(self.console_path, "w", buffering=1)  # noqa: SIM115
-            k.log.attach_console(self._console_file)
-        for spec in self.device_specs:
-            k.add_device(spec)
-        if k.engine_name == "sim":
-            self.pacer = WallPacer(self.rate, k.now_ns)
-        with open(self.pid_path, "w") as f:
-            f.write(f"{os.getpid()}\n")
+        try:
+            k.boot()
+            if isinstance(self.console, str):
+                self._console_file = open(self.console, "w", buffering=1)  # noqa: SIM115
+                k.attach_console(self._console_file)
+            elif self.console is not None:
+                k.attach_console(self.console)
+            for spec in self.device_specs:
+                k.add_device(spec)
+            if k.engine_name == "sim" and self.rate > 0:
+                self.pacer = WallPacer(self.rate, k.now_ns)
+            with open(self.pid_path, "w") as f:
+                f.write(f"{os.getpid()}\n")
+        except BaseException:
+            self.shutdown()
+            raise
         threading.Thread(target=self._accept_loop, name="bh-accept", daemon=True).start()
 
     def _claim_socket(self) -> None:
-        if os.path.exists(self.sock_path):
+        if os.path.lexists(self.sock_path):
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 probe.connect(self.sock_path)
             except OSError:
                 os.unlink(self.sock_path)  # stale: its server is gone
             else:
-                probe.close()
                 raise BottomHalfError(f"a kernel named '{self.name}' is already running")
             finally:
                 probe.close()
@@ -110,16 +132,19 @@ class KernelServer:
         k = self.kernel
         try:
             while not self.stopping:
+                wait = STEP_S if self.pacer is not None or self.followers else IDLE_POLL_S
                 try:
-                    req = self.requests.get(timeout=STEP_S if self.pacer else None)
+                    req: Request | None = self.requests.get(timeout=wait)
                 except queue.Empty:
                     req = None
-                if self.pacer is not None:
-                    self._catch_up()
                 if req is not None:
                     self._execute(req)
                     if self.pacer is not None:
                         self.pacer.rebase(k.now_ns)
+                    elif k.engine_name == "sim" and k.booted and not self.stopping:
+                        self._run(0)  # rate 0: what can run at this instant does
+                if self.pacer is not None:
+                    self._catch_up()
                 for poll in list(self.followers):
                     poll()
         finally:
@@ -129,11 +154,24 @@ class KernelServer:
         k = self.kernel
         assert self.pacer is not None
         target = self.pacer.target_ns()
-        while not self.stopping and k.now_ns < target:
+        while not self.stopping and self.pacer is not None and k.now_ns < target:
             step = min(target - k.now_ns, MAX_STEP_NS)
-            k.run_for(step / 1e6)
+            self._run(step / 1e6)
             if self.requests.qsize():
                 break
+
+    def _run(self, ms: float) -> None:
+        """Let the kernel run; if that fails (a bug), say so once and stop pacing,
+        so the kernel can still be inspected and halted."""
+        try:
+            self.kernel.run_for(ms)
+        except Exception:  # noqa: BLE001 - reported in the server's log
+            traceback.print_exc(file=sys.stderr)
+            sys.stderr.write(f"bh: kernel '{self.name}' could not run on; its time stands "
+                             "still from here\n")
+            sys.stderr.flush()
+            self.pacer = None
+            self.rate = 0.0
 
     def shutdown(self) -> None:
         self.stopping = True
@@ -155,6 +193,15 @@ class KernelServer:
                 self._console_file.close()
             except OSError:
                 pass
+            self._console_file = None
+        # Wake any request still waiting, so its connection can close.
+        while True:
+            try:
+                req = self.requests.get_nowait()
+            except queue.Empty:
+                break
+            req.reply = {"ok": False, "error": f"kernel '{self.name}' halted", "errno": 0}
+            req.done.set()
 
     # ------------------------------------------------------------------
     # connections
@@ -170,25 +217,30 @@ class KernelServer:
     def _serve_conn(self, conn: socket.socket) -> None:
         f = conn.makefile("rwb")
         try:
-            uid = _peer_uid(conn)
+            uid = peer_uid(conn)
             if uid is not None and uid != os.getuid():
-                _write(f, {"ok": False, "error": f"permission denied: this kernel belongs to uid "
-                                                 f"{os.getuid()}", "errno": 13})
+                _write(f, {"ok": False, "error": f"permission denied: kernel '{self.name}' belongs "
+                                                 f"to uid {os.getuid()}, not to uid {uid}",
+                           "errno": 13})
                 return
             for line in f:
                 try:
                     msg = json.loads(line)
                     op = msg.pop("op")
-                except (ValueError, KeyError, TypeError):
+                    if not isinstance(op, str) or op.startswith("_"):
+                        raise ValueError(op)
+                except (ValueError, KeyError, TypeError, AttributeError):
                     _write(f, {"ok": False, "error": "bad request", "errno": 22})
                     continue
                 if msg.pop("follow", False):
                     self._follow(f, op, msg)
                     return
-                req = Request(op, msg)
-                self.requests.put(req)
-                req.done.wait()
-                _write(f, req.reply)
+                reply = self.submit(op, msg)
+                try:
+                    _write(f, reply)
+                finally:
+                    if op == "halt":
+                        self.halt_answered.set()
                 if op == "halt":
                     return
         except (OSError, ValueError):
@@ -200,28 +252,43 @@ class KernelServer:
                 pass
             conn.close()
 
-    def _follow(self, f: Any, op: str, args: dict[str, Any]) -> None:
-        """Stream items to a client until it goes away."""
-        items: queue.Queue[Any] = queue.Queue()
-        req = Request(op + "_follow", dict(args, sink=items.put))
+    def submit(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Hand a request to the kernel thread and wait for its answer."""
+        req = Request(op, args)
+        if self.stopping:
+            return {"ok": False, "error": f"kernel '{self.name}' is halting", "errno": 0}
         self.requests.put(req)
         req.done.wait()
-        if not req.reply.get("ok"):
-            _write(f, {"error": req.reply.get("error"), "errno": req.reply.get("errno", 0)})
+        return req.reply
+
+    def _follow(self, f: Any, op: str, args: dict[str, Any]) -> None:
+        """Stream items to a client until it goes away or the stream ends."""
+        items: queue.Queue[Any] = queue.Queue()
+        reply = self.submit(op + "_follow", dict(args, sink=items.put, end=lambda: items.put(END)))
+        if not reply.get("ok"):
+            _write(f, {"error": reply.get("error"), "errno": reply.get("errno", 0)})
             return
-        cancel = req.reply["result"]
+        cancel = reply["result"]
         try:
             while not self.stopping:
                 try:
-                    item = items.get(timeout=0.2)
+                    item = items.get(timeout=PING_S)
                 except queue.Empty:
                     _write(f, {"ping": True})
+                    continue
+                if item is END:
+                    _write(f, {"end": True})
+                    return
+                if isinstance(item, Chunked):
+                    for chunk in item.chunks():
+                        _write(f, {"item": chunk})
                     continue
                 _write(f, {"item": item})
         except (OSError, ValueError):
             pass
         finally:
-            self.requests.put(Request("_cancel", {"fn": cancel}))
+            if cancel is not None:
+                self.submit("_cancel", {"fn": cancel})
 
     # ------------------------------------------------------------------
     # requests (run in the kernel thread)
@@ -235,130 +302,16 @@ class KernelServer:
             req.reply = {"ok": False, "error": f"{e.filename}: No such file or directory",
                          "errno": 2}
         except (BottomHalfError, ValueError, TypeError, OSError) as e:
-            req.reply = {"ok": False, "error": str(e).splitlines()[0] if str(e) else type(e).__name__,
-                         "errno": getattr(e, "errno", 0) or 0, "detail": str(e)}
+            text = str(e) or type(e).__name__
+            req.reply = {"ok": False, "error": text.splitlines()[0],
+                         "errno": getattr(e, "errno", 0) or 0,
+                         "detail": getattr(e, "detail", "") or ""}
+        except Exception as e:  # noqa: BLE001 - a bug here must not take the kernel down
+            traceback.print_exc(file=sys.stderr)
+            req.reply = {"ok": False, "errno": 0,
+                         "error": f"internal error in '{req.op}': {type(e).__name__}: {e}"}
         finally:
             req.done.set()
-
-    def op_status(self) -> dict[str, Any]:
-        k = self.kernel
-        return {"name": self.name, "engine": k.engine_name, "cpus": k.ncpus, "seed": k.seed,
-                "pid": os.getpid(), "uptime_ns": k.now_ns, "rate": self.rate,
-                "modules": [m.name for m in k.lsmod()], "taint": "".join(sorted(k.taint))}
-
-    def op_halt(self) -> str:
-        self.stopping = True
-        return "halted"
-
-    def op_insmod(self, path: str, params: dict[str, Any] | None = None) -> str:
-        return self.kernel.insmod(path, **(params or {})).name
-
-    def op_rmmod(self, name: str) -> None:
-        self.kernel.rmmod(name)
-
-    def op_lsmod(self) -> str:
-        return self.kernel.modules.lsmod_text()
-
-    def op_dmesg(self, clear: bool = False, read_clear: bool = False) -> list[dict[str, Any]]:
-        log = self.kernel.log
-        log.flush_open()
-        recs = [_record(r) for r in log.snapshot()]
-        if clear or read_clear:
-            log.clear()
-        return recs
-
-    def op_dmesg_follow(self, sink: Callable[[Any], None], since: int = 0) -> Callable[[], None]:
-        log = self.kernel.log
-
-        def listener(rec: Any) -> None:
-            sink(_record(rec))
-
-        for r in log.snapshot():
-            if r.seq > since and not r.open:
-                sink(_record(r))
-        log.listeners.append(listener)
-
-        def cancel() -> None:
-            if listener in log.listeners:
-                log.listeners.remove(listener)
-
-        return cancel
-
-    def op_trace_pipe_follow(self, sink: Callable[[Any], None]) -> Callable[[], None]:
-        trace = self.kernel.trace
-
-        def poll() -> None:
-            text = trace.read_pipe()
-            for line in text.splitlines():
-                sink(line)
-
-        self.followers.append(poll)
-
-        def cancel() -> None:
-            if poll in self.followers:
-                self.followers.remove(poll)
-
-        return cancel
-
-    def op__cancel(self, fn: Callable[[], None]) -> None:
-        fn()
-
-    def op_console_level(self, level: int) -> None:
-        self.kernel.write("/proc/sys/kernel/printk", str(int(level)))
-
-    def op_read(self, path: str) -> str:
-        return self.kernel.read(path)
-
-    def op_write(self, path: str, value: str) -> None:
-        self.kernel.write(path, value)
-
-    def op_irq(self, line: int, cpu: int | None = None, count: int = 1,
-               rate_hz: float | None = None) -> int:
-        from .devices import assert_irq
-
-        return assert_irq(self.kernel, line, cpu, count, rate_hz)
-
-    def op_devices(self) -> list[str]:
-        return [d.describe() for d in self.kernel.devices.values()]
-
-    def op_add_device(self, spec: str) -> str:
-        return str(self.kernel.add_device(spec).describe())
-
-    def op_run_for(self, ms: float) -> int:
-        self.kernel.run_for(ms)
-        return self.kernel.now_ns
-
-    def op_set_rate(self, rate: float) -> None:
-        if self.pacer is None:
-            raise BottomHalfError("only a sim kernel has a rate")
-        self.pacer.set_rate(rate, self.kernel.now_ns)
-        self.rate = rate
-
-
-OPS: dict[str, Callable[..., Any]] = {
-    "status": KernelServer.op_status,
-    "halt": KernelServer.op_halt,
-    "insmod": KernelServer.op_insmod,
-    "rmmod": KernelServer.op_rmmod,
-    "lsmod": KernelServer.op_lsmod,
-    "dmesg": KernelServer.op_dmesg,
-    "dmesg_follow": KernelServer.op_dmesg_follow,
-    "trace_pipe_follow": KernelServer.op_trace_pipe_follow,
-    "_cancel": KernelServer.op__cancel,
-    "console_level": KernelServer.op_console_level,
-    "read": KernelServer.op_read,
-    "write": KernelServer.op_write,
-    "irq": KernelServer.op_irq,
-    "devices": KernelServer.op_devices,
-    "add_device": KernelServer.op_add_device,
-    "run_for": KernelServer.op_run_for,
-    "set_rate": KernelServer.op_set_rate,
-}
-
-
-def _record(r: Any) -> dict[str, Any]:
-    return {"seq": r.seq, "ts_ns": r.ts_ns, "level": r.level, "facility": r.facility,
-            "text": r.text}
 
 
 def _write(f: Any, obj: dict[str, Any]) -> None:
@@ -366,7 +319,7 @@ def _write(f: Any, obj: dict[str, Any]) -> None:
     f.flush()
 
 
-def _peer_uid(conn: socket.socket) -> int | None:
+def peer_uid(conn: socket.socket) -> int | None:
     """SO_PEERCRED: the uid of the process at the other end (Linux)."""
     opt = getattr(socket, "SO_PEERCRED", None)
     if opt is None:
@@ -374,6 +327,38 @@ def _peer_uid(conn: socket.socket) -> int | None:
     creds = conn.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
     return int(uid)
+
+
+def run(server: KernelServer, ready_fd: int | None = None) -> int:
+    """Start ``server``, say so, and serve until halted or signalled."""
+    try:
+        server.start()
+    except (BottomHalfError, ClientError, ValueError, OSError) as e:
+        sys.stderr.write(f"bh: error: {e}\n")
+        sys.stderr.flush()
+        return 1
+
+    def stop(signum: int, frame: Any) -> None:
+        server.stopping = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+    k = server.kernel
+    sys.stderr.write(f"bh: kernel '{server.name}' up ({k.engine_name}, {k.ncpus} CPUs, seed "
+                     f"{k.seed}), pid {os.getpid()}, listening on {server.sock_path}\n")
+    sys.stderr.flush()
+    if ready_fd is not None:
+        try:
+            os.write(ready_fd, b"ready\n")
+            os.close(ready_fd)
+        except OSError:
+            pass
+    server.serve_forever()
+    if server.halt_requested:
+        server.halt_answered.wait(HALT_REPLY_S)  # let "bh halt" hear that it worked
+    sys.stderr.write(f"bh: kernel '{server.name}' halted\n")
+    sys.stderr.flush()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -387,20 +372,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--console", default=None, help="a file or tty that shows the console")
     p.add_argument("--device", action="append", default=[],
                    help="NAME=KIND:irq=N,... (see bottomhalf.devices)")
+    p.add_argument("--ready-fd", type=int, default=None,
+                   help="write 'ready' to this file descriptor once listening")
     a = p.parse_args(argv)
     try:
         server = KernelServer(a.name, cpus=a.cpus, engine=a.engine, seed=a.seed, rate=a.rate,
                               console=a.console, devices=a.device)
-        server.start()
-    except (BottomHalfError, ValueError, OSError) as e:
+    except (BottomHalfError, ClientError, ValueError, OSError) as e:
         sys.stderr.write(f"bh: error: {e}\n")
         return 1
-    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "stopping", True))
-    sys.stderr.write(f"bh: kernel '{a.name}' up ({a.engine}, {a.cpus} CPUs, seed {a.seed}), "
-                     f"listening on {server.sock_path}\n")
-    sys.stderr.flush()
-    server.serve_forever()
-    return 0
+    return run(server, a.ready_fd)
 
 
 if __name__ == "__main__":

@@ -108,6 +108,8 @@ class Tasklets:
             engine.local_irq_disable(ctx)
         cpu = ctx.cpu
         t.queued_on = cpu
+        if self.kernel.trace.internal_on:
+            self.kernel.trace.tasklet_schedule(ctx, t, hi)
         if hi:
             self.hi_vec[cpu].append(t)
             self.kernel.softirq.raise_softirq_irqoff(ctx, HI_SOFTIRQ)

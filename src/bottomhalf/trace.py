@@ -17,11 +17,20 @@ workqueue:workqueue_execute_start/end  ``work struct %p: function %ps``
 ``__entry->cpu = pwq->pool->cpu`` records it: ``-1`` for unbound pools.
 
 A record keeps the raw fields too (``args``), for the Perfetto export.
-Guards: ``Trace.lock`` protects the buffer and the enable switches.
+
+Internal events are bottomhalf's, not Linux's: Linux has no tracepoint where
+a tasklet is scheduled, yet the Perfetto export draws an arrow from that
+point to the tasklet's run.  So while ``irq:tasklet_entry`` is enabled,
+``tasklet_schedule`` is recorded in a separate list that the ``trace`` and
+``trace_pipe`` files never show and the header never counts; only
+:meth:`Trace.export_records` returns it, merged in order by ``seq``.
+
+Guards: ``Trace.lock`` protects the buffers, ``seq`` and the enable switches.
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -47,6 +56,12 @@ EVENTS: dict[str, str] = {
     "workqueue_execute_end": "workqueue",
 }
 
+# bottomhalf's own events, recorded for the Perfetto export only (see above),
+# each while the Linux event named here is enabled
+INTERNAL_EVENTS: dict[str, str] = {
+    "tasklet_schedule": "tasklet_entry",
+}
+
 TRACE_BUF_ENTRIES = 1 << 20
 
 
@@ -60,6 +75,7 @@ class TraceRecord:
     event: str
     text: str
     args: dict[str, Any]
+    seq: int = 0  # order of recording, shared by the trace and the internal events
 
     def line(self) -> str:
         usec = (self.ts_ns + 500) // 1000  # ns2usecs() rounds to the nearest
@@ -74,12 +90,16 @@ class Trace:
         self.enabled: set[str] = set()
         self.tracing_on = True
         self.on = False  # fast path: some event enabled and tracing on
+        self.internal_on = False  # record the internal events (see INTERNAL_EVENTS)
         self.records: list[TraceRecord] = []
+        self.internal: list[TraceRecord] = []
+        self.seq = 0
         self.written = 0
         self.pipe_pos = 0
 
     def _update(self) -> None:
         self.on = bool(self.enabled) and self.tracing_on
+        self.internal_on = self.on and any(ev in self.enabled for ev in INTERNAL_EVENTS.values())
 
     # ------------------------------------------------------------------
     # controls
@@ -119,6 +139,7 @@ class Trace:
     def clear(self) -> None:
         with self.lock:
             self.records.clear()
+            self.internal.clear()
             self.written = 0
             self.pipe_pos = 0
 
@@ -148,12 +169,26 @@ class Trace:
             # Stamped under the lock, so the buffer is in timestamp order as
             # Linux's merge of its per-CPU buffers would show it.
             rec.ts_ns = self.kernel.now_ns
+            self.seq += 1
+            rec.seq = self.seq
             self.records.append(rec)
             self.written += 1
             if len(self.records) > TRACE_BUF_ENTRIES:
                 drop = len(self.records) - TRACE_BUF_ENTRIES
                 del self.records[:drop]
                 self.pipe_pos = max(0, self.pipe_pos - drop)
+                first = self.records[0].seq
+                while self.internal and self.internal[0].seq < first:
+                    del self.internal[0]
+
+    def _emit_internal(self, ctx: ExecCtx, event: str, args: dict[str, Any]) -> None:
+        task = ctx.task
+        rec = TraceRecord(self.kernel.now_ns, ctx.cpu, task.trace_comm(), task.pid,
+                          self.context_flags(ctx), event, "", args)
+        with self.lock:
+            self.seq += 1
+            rec.seq = self.seq
+            self.internal.append(rec)
 
     # ------------------------------------------------------------------
     # the events
@@ -187,6 +222,14 @@ class Trace:
         fn = t.handler
         self._emit(ctx, event, f"tasklet={sym.symbol(t)} function={sym.symbol(fn)}",
                    {"tasklet": sym.pointer(t), "function": sym.symbol(fn)})
+
+    def tasklet_schedule(self, ctx: ExecCtx, t: Any, hi: bool) -> None:
+        """Internal event (Linux has no such tracepoint): ``t`` was put on this
+        CPU's tasklet list."""
+        sym = self.kernel.symbols
+        self._emit_internal(ctx, "tasklet_schedule",
+                            {"tasklet": sym.pointer(t), "name": sym.symbol(t),
+                             "function": sym.symbol(t.handler), "hi": hi})
 
     def workqueue_queue_work(self, ctx: ExecCtx, work: Any, wq: Any, req_cpu: int,
                              cpu: int) -> None:
@@ -259,6 +302,15 @@ class Trace:
             recs = self.records[self.pipe_pos:]
             self.pipe_pos = len(self.records)
         return "".join(r.line() + "\n" for r in recs)
+
+    def export_records(self) -> list[TraceRecord]:
+        """The buffer and the internal events, in the order they were recorded."""
+        with self.lock:
+            recs = list(self.records)
+            internal = list(self.internal)
+        if not internal:
+            return recs
+        return list(heapq.merge(recs, internal, key=lambda r: r.seq))
 
     def lines(self) -> list[str]:
         with self.lock:

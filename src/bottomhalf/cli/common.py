@@ -1,13 +1,22 @@
-"""What every ``bh`` command shares: error reporting and terminal style.
+"""What every ``bh`` command shares: error reporting, terminal style, the
+connection to a booted kernel and progress reports.
 
-Standard library only: this module is imported by ``bh --help``.
+Standard library only at import time: this module is imported by ``bh --help``
+and by every command, so it must stay light (bench/bench_cli_startup.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-from typing import TextIO
+
+TYPE_CHECKING = False  # typing itself costs ~8 ms of start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TextIO
+
+    from bottomhalf.client import Client
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -61,3 +70,91 @@ class Style:
 
     def dim(self, text: str) -> str:
         return self._sgr("2", text)
+
+
+def number_arg(what: str, *, minimum: float = 0.0, strict: bool = False,
+               integer: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number >= ``minimum`` (> with ``strict``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value: float = int(text, 0) if integer else float(text)
+        except ValueError:
+            kind = "an integer" if integer else "a number"
+            raise argparse.ArgumentTypeError(f"{what} must be {kind}, not {text!r}") from None
+        if not (value > minimum if strict else value >= minimum) or value == float("inf"):
+            bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+            raise argparse.ArgumentTypeError(f"{what} must be finite and {bound}, not {text}")
+        return value
+
+    return parse
+
+
+class ToolError(CliError):
+    """An error in the words of the Linux tool a command imitates, printed as
+    it is (``insmod: ERROR: ...``, ``cat: /proc/nope: ...``), without bh's prefix."""
+
+
+# ----------------------------------------------------------------------
+# talking to a booted kernel
+
+
+def add_name_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", metavar="NAME", default=None,
+                   help="the kernel to talk to (default: $BH_NAME, else 'default')")
+
+
+def connect(args: argparse.Namespace, timeout: float | None = 60.0) -> Client:
+    """A connection to the kernel ``--name`` names; a refusal becomes one error line."""
+    from bottomhalf.client import Client, ClientError
+
+    try:
+        return Client(args.name, timeout=timeout)
+    except ClientError as e:
+        raise CliError(str(e)) from None
+
+
+def call(args: argparse.Namespace, op: str, **kwargs: Any) -> Any:
+    """One request to the kernel; any refusal becomes one ``bh: error:`` line."""
+    from bottomhalf.client import ClientError
+
+    with connect(args) as c:
+        try:
+            return c.call(op, **kwargs)
+        except ClientError as e:
+            raise CliError(str(e)) from None
+
+
+def strerror(err: int) -> str:
+    """Linux's text for an errno (not the host's)."""
+    from bottomhalf.errnos import strerror as linux_strerror
+
+    return linux_strerror(err)
+
+
+# ----------------------------------------------------------------------
+# progress on a terminal
+
+
+class Progress:
+    """A one-line report of a long operation on a terminal's stderr, rewritten
+    in place; nothing at all when stderr is a pipe or a file, or TERM=dumb."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.enabled = bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+        self.shown = False
+
+    def update(self, text: str) -> None:
+        if not self.enabled:
+            return
+        self.stream.write("\r\033[K" + text)
+        self.stream.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self.shown = False

@@ -5,7 +5,8 @@
 
 The modules load in the order given (each init runs in an ``insmod`` task),
 the kernel runs for ``--for`` milliseconds or, by default, until it is idle
-(at most ``--timeout``), and the modules unload in reverse order.  Then
+(at most ``--timeout``), and the modules unload in reverse order.  On a
+terminal, a long ``--for`` shows its progress on stderr; in a pipe, nothing.  Then
 the whole kernel log goes to stdout, as ``dmesg`` prints it.
 
 Anything that goes wrong on the way - a module that does not parse, an init
@@ -23,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .common import EXIT_FAILURE, EXIT_INTERRUPTED, CliError, error
+from .common import EXIT_FAILURE, EXIT_INTERRUPTED, CliError, Progress, error, number_arg
 
 if TYPE_CHECKING:
     from bottomhalf import Kernel
@@ -49,24 +50,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpus", type=int, default=2, metavar="N", help="number of CPUs (default 2)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the sim engine's choices (default 0)")
-    p.add_argument("--for", dest="for_ms", type=_duration_ms, default=None, metavar="MS",
+    p.add_argument("--for", dest="for_ms", type=number_arg("--for"), default=None, metavar="MS",
                    help="run for MS milliseconds (default: until idle)")
-    p.add_argument("--timeout", dest="timeout_ms", type=_duration_ms, default=DEFAULT_TIMEOUT_MS,
+    p.add_argument("--timeout", dest="timeout_ms", type=number_arg("--timeout"), default=DEFAULT_TIMEOUT_MS,
                    metavar="MS", help="give up waiting for idle after MS milliseconds, and on real "
                                       f"for an init or exit function (default {DEFAULT_TIMEOUT_MS})")
     p.add_argument("--param", action="append", default=[], metavar="MODULE.NAME=VALUE",
                    help="set a module parameter before its init runs (repeatable)")
     p.set_defaults(handler=cmd_run)
-
-
-def _duration_ms(text: str) -> float:
-    try:
-        ms = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
-    if not ms >= 0 or ms == float("inf"):
-        raise argparse.ArgumentTypeError(f"needs a finite duration >= 0, not {text}")
-    return ms
 
 
 def module_name(path: str) -> str:
@@ -163,12 +154,37 @@ def let_run(k: Kernel, args: argparse.Namespace, problems: list[str]) -> None:
         if args.for_ms is None:
             k.run_until_idle(timeout_ms=args.timeout_ms)
         else:
-            k.run_for(args.for_ms)
+            run_with_progress(k, args.for_ms, Progress())
     except IdleTimeout as e:
         problems.append(f"not idle after {args.timeout_ms:g} ms (use --for MS to run for a fixed "
                         "time); still busy:\n" + "\n".join(f"  {b}" for b in e.busy))
     except BottomHalfError as e:
         problems.append(str(e))
+
+
+PROGRESS_STEPS = 100  # at most this many pieces, for the progress line
+PROGRESS_MIN_MS = 50.0  # and none shorter than this (of kernel time)
+
+
+def run_with_progress(k: Kernel, ms: float, progress: Progress) -> None:
+    """``k.run_for(ms)``, in pieces that report progress on a terminal.
+
+    On sim, running in pieces gives the very same run as one ``run_for``
+    (tests/test_cli_run_progress.py checks it); in a pipe it is one piece.
+    """
+    if not progress.enabled or ms <= PROGRESS_MIN_MS:
+        k.run_for(ms)
+        return
+    step = max(ms / PROGRESS_STEPS, PROGRESS_MIN_MS)
+    done = 0.0
+    try:
+        while done < ms:
+            piece = min(step, ms - done)
+            k.run_for(piece)
+            done += piece
+            progress.update(f"bh: running {done:,.0f}/{ms:,.0f} ms ({100 * done / ms:.0f}%)")
+    finally:
+        progress.done()
 
 
 def unload(k: Kernel, args: argparse.Namespace, name: str, problems: list[str]) -> None:

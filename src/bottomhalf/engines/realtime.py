@@ -3,7 +3,8 @@
 ``bh boot`` keeps a sim kernel up between commands; to feel live, its virtual
 time follows the wall clock at a settable rate (1.0 = real time, 0.1 = ten
 times slower).  This is the only place outside the engines' core that reads
-the wall clock, so it lives here.
+the wall clock, so it lives here, with the few wall-clock helpers the ``bh``
+command needs (``dmesg -T``, ``top``'s interval, waits with no event to wait on).
 """
 
 from __future__ import annotations
@@ -42,3 +43,8 @@ class WallPacer:
 def wall_seconds() -> float:
     """Seconds since the epoch, for uptime-independent bookkeeping (dmesg -T)."""
     return time.time()
+
+
+def wall_sleep(seconds: float) -> None:
+    """Sleep on the wall clock (the bh command's waits where no event exists)."""
+    time.sleep(seconds)

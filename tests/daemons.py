@@ -1,0 +1,145 @@
+"""Fixtures for tests that boot kernels that stay up (``bh boot``).
+
+Every test gets a private runtime directory of its own (``XDG_RUNTIME_DIR``
+under /tmp, short enough for a Unix socket path), so kernel names never
+clash between tests and the user's real runtime directory is never touched.
+Whatever a test booted is halted afterwards: ``bh halt`` first, then SIGTERM
+and SIGKILL for any server whose pid file is still there.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from .conftest import ROOT
+
+BH_TIMEOUT = 60
+
+
+def bh(*args: str, name: str | None = None, timeout: float = BH_TIMEOUT,
+       input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m bottomhalf.cli ARGS`` in the source tree (``BH_NAME=name``)."""
+    env = dict(os.environ)
+    env.pop("NO_COLOR", None)
+    env.pop("BH_NAME", None)
+    if name is not None:
+        env["BH_NAME"] = name
+    return subprocess.run([sys.executable, "-m", "bottomhalf.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout, input=input)
+
+
+def one_error_line(r: subprocess.CompletedProcess[str], prefix: str = "bh: error: ") -> str:
+    """A failed command: non-zero exit, exactly one stderr line, no traceback."""
+    assert r.returncode != 0, (r.stdout, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(prefix), r.stderr
+    assert "Traceback" not in r.stderr
+    return lines[0]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_servers(runtime: str) -> None:
+    """SIGTERM, then SIGKILL, every server that left a pid file in ``runtime``."""
+    for path in glob.glob(os.path.join(runtime, "bottomhalf", "*.pid")):
+        try:
+            with open(path) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not _alive(pid):
+                break
+            os.kill(pid, sig)
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                fd = os.pidfd_open(pid) if _alive(pid) else None
+                if fd is not None:
+                    import select
+
+                    select.select([fd], [], [], 10)
+                    os.close(fd)
+
+
+@pytest.fixture
+def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A private XDG_RUNTIME_DIR for this test; servers left in it are stopped."""
+    path = tempfile.mkdtemp(prefix="bh", dir="/tmp")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", path)
+    monkeypatch.delenv("BH_NAME", raising=False)
+    try:
+        yield path
+    finally:
+        stop_servers(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class Booted:
+    """A kernel booted with ``bh boot`` for a test."""
+
+    name: str
+    runtime: str
+
+    def bh(self, *args: str, timeout: float = BH_TIMEOUT,
+           input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return bh(*args, name=self.name, timeout=timeout, input=input)
+
+    def ok(self, *args: str) -> str:
+        """Run a bh command that must succeed silently on stderr; its stdout."""
+        r = self.bh(*args)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r.stdout
+
+    @property
+    def sock(self) -> str:
+        return os.path.join(self.runtime, "bottomhalf", f"{self.name}.sock")
+
+    @property
+    def pid(self) -> int:
+        with open(os.path.join(self.runtime, "bottomhalf", f"{self.name}.pid")) as f:
+            return int(f.read())
+
+
+@pytest.fixture
+def boot(runtime: str) -> Iterator[Callable[..., Booted]]:
+    """``boot(*bh_boot_args)`` boots a kernel with a unique name; all are halted after."""
+    booted: list[Booted] = []
+
+    def start(*args: str, name: str | None = None) -> Booted:
+        kname = name or f"t{uuid.uuid4().hex[:8]}"
+        r = bh("boot", "--name", kname, *args)
+        assert r.returncode == 0, r.stderr
+        k = Booted(kname, runtime)
+        booted.append(k)
+        return k
+
+    yield start
+    for k in booted:
+        if os.path.exists(k.sock):
+            bh("halt", name=k.name, timeout=30)
+
+
+@pytest.fixture
+def frozen(boot: Callable[..., Booted]) -> Booted:
+    """A 2-CPU sim kernel whose time moves only when a command runs it (--rate 0)."""
+    return boot("--rate", "0")
