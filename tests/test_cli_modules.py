@@ -48,7 +48,7 @@ def test_insmod_parameters(frozen: Booted) -> None:
     r = frozen.bh("insmod", "examples/irq_driver.py", "fires=lots")
     assert one_error_line(r, "insmod: ").startswith(
         "insmod: ERROR: could not insert module examples/irq_driver.py: Invalid parameters (")
-    assert "irq_driver: 'lots' invalid for parameter 'fires'" in frozen.ok("dmesg", "-t")
+    assert "irq_driver: `lots' invalid for parameter `fires'" in frozen.ok("dmesg", "-t")
 
 
 def test_insmod_init_error(frozen: Booted) -> None:

@@ -50,7 +50,7 @@ def test_top_once(busy: Booted) -> None:
         "\n"
         "interrupts/s          CPU0        CPU1\n"
         "           17:         3.0         0.0  IO-APIC 17-edge my_device\n"
-        "          LOC:         6.0         0.0  Local timer interrupts\n"
+        "          LOC:         9.0         0.0  Local timer interrupts\n"
         "(rates per second of kernel time, since boot)\n")
 
 
