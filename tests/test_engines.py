@@ -180,3 +180,35 @@ def test_a_plain_thread_is_refused_when_two_real_kernels_run() -> None:
         th.join(10)
         assert len(errors) == 1 and "several real kernels" in str(errors[0])
         assert a.call(jiffies) > 0 and b.call(jiffies) > 0
+
+
+def test_raise_irq_from_another_thread_on_sim(sim: Kernel) -> None:
+    """sim: raise_irq from another thread is taken by the kernel's thread at its next run."""
+    seen: list[tuple[int, int]] = []
+    dev = object()
+
+    def handler(irq: int, d: object) -> int:
+        seen.append((irq, ktime_get_ns()))
+        return IRQ_HANDLED
+
+    assert sim.call(lambda: request_irq(22, handler, 0, "dev", dev)) == 0
+    sim.run_for(5)
+    th = threading.Thread(target=lambda: sim.raise_irq(22))
+    th.start()
+    th.join(10)
+    assert seen == []  # nothing runs a sim kernel but its own thread
+    sim.run_for(1)
+    assert seen == [(22, 5_000_000)]
+    with pytest.raises(Exception, match="IRQ 23 has no handler"):
+        errors: list[BaseException] = []
+
+        def bad() -> None:
+            try:
+                sim.raise_irq(23)
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        th = threading.Thread(target=bad)
+        th.start()
+        th.join(10)
+        raise errors[0]

@@ -131,6 +131,11 @@ class Irq:
 
     def raise_irq(self, irq: int, cpu: int | None = None) -> None:
         """A device asserts line ``irq``; refuse lines that cannot take it."""
+        desc, target = self.check_raise(irq, cpu)
+        self.assert_line(desc, target)
+
+    def check_raise(self, irq: int, cpu: int | None) -> tuple[IrqDesc, int]:
+        """The line and CPU an assertion of ``irq`` goes to, or a clear error."""
         if isinstance(irq, bool) or not isinstance(irq, int) or not 0 <= irq < NR_IRQS:
             raise IrqMisuse(f"IRQ {irq!r} does not exist (lines are 0..{NR_IRQS - 1})")
         desc = self.descs.get(irq)
@@ -144,6 +149,9 @@ class Irq:
         elif isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < self.ncpus:
             raise IrqMisuse(f"CPU {cpu!r} does not exist (this kernel has {self.ncpus} CPUs: "
                             f"0..{self.ncpus - 1})")
+        return desc, cpu
+
+    def assert_line(self, desc: IrqDesc, cpu: int) -> None:
         with desc.lock:
             if desc.masked:
                 desc.pending = True  # the device keeps asserting it

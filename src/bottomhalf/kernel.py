@@ -154,7 +154,13 @@ class Kernel:
     def raise_irq(self, irq: int, cpu: int | None = None) -> None:
         """A device asserts line ``irq``: its handlers run in hard-IRQ context."""
         self._check_running()
-        self.irq.raise_irq(irq, cpu)
+        desc, target = self.irq.check_raise(irq, cpu)
+        if self.engine.foreign_thread():
+            # sim, from another thread: the kernel's own thread takes it at its
+            # current instant the next time it runs.
+            self.engine.defer(lambda: self.irq.assert_line(desc, target))
+            return
+        self.irq.assert_line(desc, target)
         self.engine.after_irq_assert()
 
     def add_device(self, spec: str, start: bool = True) -> Any:

@@ -159,6 +159,14 @@ class Engine(ABC):
     def run_task_to_completion(self, task: Task) -> None:
         """Start ``task`` and return when it has exited (insmod, rmmod, call)."""
 
+    def foreign_thread(self) -> bool:
+        """Is the caller a thread the engine cannot run kernel code in?"""
+        return False
+
+    def defer(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` in the engine's own thread as soon as it can."""
+        fn()
+
     def after_irq_assert(self) -> None:
         """Called by Kernel.raise_irq after deliver_irq (sim: run this instant)."""
 

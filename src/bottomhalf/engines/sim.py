@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import heapq
 import random
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -131,10 +132,14 @@ class SimEngine(Engine):
         self._running = False
         self._booted = False
         self._halting = False
+        self._owner = 0
+        self._inbox: deque[Callable[[], None]] = deque()  # work from other threads
 
     # ------------------------------------------------------------------
     # lifecycle
     def boot(self) -> None:
+        # Greenlets belong to the thread that makes them: this one drives the kernel.
+        self._owner = threading.get_ident()
         self._hub = greenlet.greenlet(self._hub_main)
         for cpu in self.cpus:
             idle = self.kernel.sched.make_idle_task(cpu.id)
@@ -531,7 +536,11 @@ class SimEngine(Engine):
     ) -> str:
         _local.ctx = None
         kernel = self.kernel
+        inbox = self._inbox
         while True:
+            while inbox:
+                inbox.popleft()()
+                _local.ctx = None
             if stop is not None and stop():
                 return "stopped"
             ev = self._next_event()
@@ -587,6 +596,12 @@ class SimEngine(Engine):
     def run_instant(self) -> None:
         """Run everything ready at the current instant."""
         self._drive(self.now, None, False)
+
+    def foreign_thread(self) -> bool:
+        return threading.get_ident() != self._owner
+
+    def defer(self, fn: Callable[[], None]) -> None:
+        self._inbox.append(fn)
 
     def after_irq_assert(self) -> None:
         if not self._running:
