@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .context import HARDIRQ_OFFSET, ExecCtx
+from .context import HARDIRQ_OFFSET, IRQ_COUNT_MASK, ExecCtx
 from .errnos import EBUSY, EINVAL, ENOTCONN
 from .errors import BottomHalfError
 from .irqdesc import (
@@ -126,8 +126,8 @@ class Irq:
         finally:
             ctx.preempt_count -= HARDIRQ_OFFSET  # irq_exit
             softirq = self.kernel.softirq
-            if softirq.pending[ctx.cpu] and not ctx.in_interrupt():
-                softirq.do_softirq_irqs_off(ctx)
+            if softirq.pending[ctx.cpu] and not ctx.preempt_count & IRQ_COUNT_MASK:
+                softirq.do_softirq_irqs_off(ctx)  # invoke_softirq()
 
     def raise_irq(self, irq: int, cpu: int | None = None) -> None:
         """A device asserts line ``irq``; refuse lines that cannot take it."""
@@ -245,7 +245,7 @@ class Irq:
             if trace.on:
                 trace.irq_handler_entry(ctx, irq, action.name)
             res = k.call_handler(ctx, action.handler, (irq, action.dev_id),
-                                 f"IRQ {irq} handler", default=IRQ_NONE)
+                                 action.what, default=IRQ_NONE)
             if trace.on:
                 trace.irq_handler_exit(ctx, irq, res)
             if isinstance(res, int):

@@ -71,6 +71,10 @@ class IrqAction:
     runthread: bool = False  # IRQTF_RUNTHREAD: the thread has to run thread_fn
     warned: bool = False  # IRQTF_WARNED: "no thread function" said once
     owner: str | None = None
+    what: str = ""  # how an Oops names the handler ("IRQ 17 handler")
+
+    def __post_init__(self) -> None:
+        self.what = f"IRQ {self.irq} handler"
 
 
 @dataclass(eq=False)

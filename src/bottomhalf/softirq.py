@@ -47,6 +47,9 @@ SOFTIRQ_NAMES = ("HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLE
                  "HRTIMER", "RCU")
 
 MAX_SOFTIRQ_RESTART = 10
+
+# _SET_BITS[mask]: the vectors set in a pending mask, lowest first.
+_SET_BITS = tuple(tuple(nr for nr in range(10) if mask >> nr & 1) for mask in range(1 << 10))
 MAX_SOFTIRQ_TIME_MS = 2  # MAX_SOFTIRQ_TIME = msecs_to_jiffies(2): 1 jiffy at HZ=250
 
 # An action returns True if it made progress (ran a handler or changed state).
@@ -66,6 +69,10 @@ class Softirq:
         self.actions: list[SoftirqAction] = [_noop_action] * NR_SOFTIRQS
         self.ksoftirqd: list[Task | None] = [None] * n
         self.stalled = [False] * n  # ksoftirqd saw only non-progressing work
+        from .timer import TICK_NSEC, msecs_to_jiffies  # timer.py imports this module
+
+        self.tick_ns = TICK_NSEC
+        self.max_time_jiffies = msecs_to_jiffies(MAX_SOFTIRQ_TIME_MS)
 
     def open_softirq(self, nr: int, action: SoftirqAction) -> None:
         self.actions[nr] = action
@@ -160,8 +167,8 @@ class Softirq:
             return True
         progress = False
         try:
-            timers = k.timers
-            end = timers.jiffies() + timers.msecs_to_jiffies(MAX_SOFTIRQ_TIME_MS)
+            # end = jiffies + MAX_SOFTIRQ_TIME, kept in ns: one clock read per call
+            start_ns = engine.now_ns()
             max_restart = MAX_SOFTIRQ_RESTART
             ctx.preempt_count += SOFTIRQ_OFFSET
             trace = k.trace
@@ -171,30 +178,28 @@ class Softirq:
                 pending = self.pending[cpu]
                 self.pending[cpu] = 0
                 engine.local_irq_enable(ctx)
-                nr = 0
-                while pending:
-                    if pending & 1:
-                        counts[nr] += 1
-                        if trace.on:
-                            trace.softirq_entry(ctx, nr)
-                        pc = ctx.preempt_count
-                        if actions[nr](ctx):
-                            progress = True
-                        if trace.on:
-                            trace.softirq_exit(ctx, nr)
-                        if ctx.preempt_count != pc:
-                            k.log_line(3, f"huh, entered softirq {nr} {SOFTIRQ_NAMES[nr]} "
-                                          f"{k.symbols.pointer(actions[nr], 'hashed')} with "
-                                          f"preempt_count {pc:08x}, exited with "
-                                          f"{ctx.preempt_count:08x}?")
-                            ctx.preempt_count = pc
-                    pending >>= 1
-                    nr += 1
+                for nr in _SET_BITS[pending]:  # lowest vector first
+                    counts[nr] += 1
+                    if trace.on:
+                        trace.softirq_entry(ctx, nr)
+                    pc = ctx.preempt_count
+                    if actions[nr](ctx):
+                        progress = True
+                    if trace.on:
+                        trace.softirq_exit(ctx, nr)
+                    if ctx.preempt_count != pc:
+                        k.log_line(3, f"huh, entered softirq {nr} {SOFTIRQ_NAMES[nr]} "
+                                      f"{k.symbols.pointer(actions[nr], 'hashed')} with "
+                                      f"preempt_count {pc:08x}, exited with "
+                                      f"{ctx.preempt_count:08x}?")
+                        ctx.preempt_count = pc
                 engine.local_irq_disable(ctx)
                 if self.pending[cpu]:
                     max_restart -= 1
-                    if (timers.jiffies() < end and not engine.need_resched(cpu)
-                            and max_restart):
+                    now_ns = engine.now_ns()
+                    tick = self.tick_ns
+                    if (now_ns // tick < start_ns // tick + self.max_time_jiffies
+                            and not engine.need_resched(cpu) and max_restart):
                         continue
                     if not ksirqd:
                         self.wakeup_softirqd(cpu)
