@@ -231,7 +231,8 @@ class Irq:
         finally:
             desc.lock.acquire()
             desc.inprogress = False
-            self._wake_waiters(desc)
+            if desc.waiters:
+                self._wake_waiters(desc)
 
     def handle_irq_event_percpu(self, ctx: ExecCtx, desc: IrqDesc,
                                 actions: list[IrqAction]) -> None:

@@ -62,6 +62,7 @@ class Kernel:
         }
         self.booted = False
         self.halted = False
+        self._sim = engine == "sim"
         self.engine: Engine = None  # type: ignore[assignment]
         self.devices: dict[str, Any] = {}
         self.devices_running: list[Any] = []
@@ -153,15 +154,17 @@ class Kernel:
     # interrupts from the outside
     def raise_irq(self, irq: int, cpu: int | None = None) -> None:
         """A device asserts line ``irq``: its handlers run in hard-IRQ context."""
-        self._check_running()
+        if not self.booted:
+            self._check_running()
         desc, target = self.irq.check_raise(irq, cpu)
-        if self.engine.foreign_thread():
+        if self._sim and self.engine.foreign_thread():
             # sim, from another thread: the kernel's own thread takes it at its
             # current instant the next time it runs.
             self.engine.defer(lambda: self.irq.assert_line(desc, target))
             return
         self.irq.assert_line(desc, target)
-        self.engine.after_irq_assert()
+        if self._sim:
+            self.engine.after_irq_assert()
 
     def add_device(self, spec: str, start: bool = True) -> Any:
         """Plug in a virtual device (bottomhalf's, not Linux's): see devices.py.
