@@ -598,13 +598,13 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
             pool.worker_set_flags(worker, WORKER_CPU_INTENSIVE)
         if pool.worklist and not pool.nr_running:
             pool.kick_pool(ctx)
-        # Record the last pool and clear PENDING: from here on queue_work()
-        # queues a new instance.
-        with self.bits:
-            work.state = W_IDLE
-            work.pwq = None
-            work.last_pool = pool
-            work.bh = pool.is_bh
+        # Record the last pool, then clear PENDING (set_work_pool_and_clear_pending,
+        # a plain store under pool->lock in Linux too): from here on queue_work()
+        # queues a new instance, and finds the pool that runs this one.
+        work.pwq = None
+        work.last_pool = pool
+        work.bh = pool.is_bh
+        work.state = W_IDLE
         pwq.stats[PWQ_STAT_STARTED] += 1
         self.started_total += 1
         pool.lock.release(ctx)
