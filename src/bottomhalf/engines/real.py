@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ..kernel import Kernel
 
 _SPIN_NS = 100_000  # busy-waits shorter than this spin; longer ones sleep
+_TIMER_SPIN_NS = 150_000  # the hrtimer thread sleeps until this close to an expiry, then polls
 
 
 class RealRawLock(RawLock):
@@ -198,6 +199,7 @@ class RealEngine(Engine):
         heap = self._timers
         while not self.halting:
             due: list[HrTimer] = []
+            spin = False
             with cv:
                 while not self.halting:
                     while heap and heap[0][2].e_entry is not heap[0]:
@@ -205,17 +207,30 @@ class RealEngine(Engine):
                     if not heap:
                         cv.wait()
                         continue
-                    wait = (heap[0][0] - self.now_ns()) / 1e9
-                    if wait <= 0:
+                    wait_ns = heap[0][0] - self.now_ns()
+                    if wait_ns <= 0:
                         break
-                    cv.wait(wait)
-                now = self.now_ns()
-                while heap and (heap[0][2].e_entry is not heap[0] or heap[0][0] <= now):
-                    _, _, t = heapq.heappop(heap)
-                    if t.e_entry is not None and t.active and t.expires_ns <= now:
-                        t.e_entry = None
-                        t.active = False
-                        due.append(t)
+                    if wait_ns <= _TIMER_SPIN_NS:
+                        spin = True
+                        break
+                    # Sleep until just before it is due: the OS wakes a sleeping
+                    # thread tens of microseconds late (timer slack).
+                    cv.wait((wait_ns - _TIMER_SPIN_NS) / 1e9)
+                if spin:
+                    due = []
+                else:
+                    now = self.now_ns()
+                    while heap and (heap[0][2].e_entry is not heap[0] or heap[0][0] <= now):
+                        _, _, t = heapq.heappop(heap)
+                        if t.e_entry is not None and t.active and t.expires_ns <= now:
+                            t.e_entry = None
+                            t.active = False
+                            due.append(t)
+            if spin:
+                # The last stretch: yield the GIL until the expiry, outside the
+                # lock so that others can still arm timers.
+                time.sleep(0)
+                continue
             for t in due:
                 try:
                     self.deliver_irq(t.cpu, t.fn, t)
