@@ -120,11 +120,16 @@ class Tasklets:
             engine.local_irq_enable(ctx)
 
     def tasklet_action(self, ctx: ExecCtx) -> bool:
-        progress = self.kernel.bh_work_action(ctx, highpri=False)
+        # BH work items of this CPU run first (workqueue_softirq_action())
+        progress = False
+        if self.kernel.wq.bh_pools[ctx.cpu][0].worklist:
+            progress = self.kernel.bh_work_action(ctx, highpri=False)
         return self._action_common(ctx, self.vec, TASKLET_SOFTIRQ) or progress
 
     def tasklet_hi_action(self, ctx: ExecCtx) -> bool:
-        progress = self.kernel.bh_work_action(ctx, highpri=True)
+        progress = False
+        if self.kernel.wq.bh_pools[ctx.cpu][1].worklist:
+            progress = self.kernel.bh_work_action(ctx, highpri=True)
         return self._action_common(ctx, self.hi_vec, HI_SOFTIRQ) or progress
 
     def _action_common(self, ctx: ExecCtx, vec: list[deque[tasklet_struct]], nr: int) -> bool:
