@@ -42,18 +42,25 @@ _SPIN_NS = 100_000  # busy-waits shorter than this spin; longer ones sleep
 _TIMER_SPIN_NS = 150_000  # the hrtimer thread sleeps until this close to an expiry, then polls
 
 
+_yield_gil = time.sleep
+
+
 class RealRawLock(RawLock):
-    __slots__ = ("_lock", "owner", "preempt")
+    __slots__ = ("_lock", "owner", "preempt", "contended")
 
     def __init__(self, preempt: bool = True) -> None:
         self._lock = threading.Lock()
         self.owner: ExecCtx | None = None
         self.preempt = preempt
+        self.contended = False
 
     def acquire(self, ctx: ExecCtx) -> None:
         if self.preempt:
             ctx.preempt_count += 1
-        self._lock.acquire()
+        lock = self._lock
+        if not lock.acquire(False):
+            self.contended = True
+            lock.acquire()
         self.owner = ctx
 
     def try_acquire(self, ctx: ExecCtx) -> bool:
@@ -69,6 +76,13 @@ class RealRawLock(RawLock):
         self._lock.release()
         if self.preempt:
             ctx.preempt_count -= 1
+        if self.contended:
+            # Someone blocked on us.  Without this, the releasing thread keeps
+            # the GIL and usually takes the lock straight back (a convoy: the
+            # waiter wakes only to find it held again).  Handing the GIL over
+            # lets the waiter in, roughly as a fair ticket lock would.
+            self.contended = False
+            _yield_gil(0)
 
 
 class _RealCPU:
