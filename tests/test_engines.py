@@ -182,6 +182,28 @@ def test_a_plain_thread_is_refused_when_two_real_kernels_run() -> None:
         assert a.call(jiffies) > 0 and b.call(jiffies) > 0
 
 
+def test_a_plain_thread_moves_on_to_the_next_real_kernel() -> None:
+    """real: a thread adopted by a kernel that halted is adopted afresh by the next one.
+
+    It used to keep the halted kernel's context: its queue_work() on the next
+    kernel returned True and the work never ran.
+    """
+    from bottomhalf import NotInKernelError
+    from bottomhalf.linux import INIT_WORK, flush_work, queue_work, system_wq, work_struct
+
+    for _ in range(2):
+        with Kernel(cpus=1, engine="real") as k:
+            ran: list[Kernel] = []
+            w = work_struct()
+            INIT_WORK(w, lambda work, ran=ran, k=k: ran.append(k))
+            assert queue_work(system_wq, w) is True
+            assert flush_work(w) is True
+            assert ran == [k]
+    # and with no kernel running, the call says so rather than doing nothing
+    with pytest.raises(NotInKernelError, match="not running in a bottomhalf kernel"):
+        queue_work(system_wq, w)
+
+
 def test_raise_irq_from_another_thread_on_sim(sim: Kernel) -> None:
     """sim: raise_irq from another thread is taken by the kernel's thread at its next run."""
     seen: list[tuple[int, int]] = []

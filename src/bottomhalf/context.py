@@ -47,7 +47,7 @@ class ExecCtx:
     engine while the context is parked), so they need no lock.
     """
 
-    __slots__ = ("kernel", "task", "cpu", "preempt_count", "irqs_off", "bh_owned")
+    __slots__ = ("kernel", "task", "cpu", "preempt_count", "irqs_off", "bh_owned", "detached")
 
     def __init__(self, kernel: Kernel, task: Task, cpu: int, preempt_count: int = 0) -> None:
         self.kernel = kernel
@@ -58,6 +58,10 @@ class ExecCtx:
         # real engine: how many BH-disable levels of this context hold the CPU's
         # softirq lock (see softirq.local_bh_disable).
         self.bh_owned = 0
+        # real engine: set when the kernel that adopted a plain Python thread
+        # halts, so that the thread's next API call looks for a running
+        # kernel instead of acting on the halted one.
+        self.detached = False
 
     # include/linux/preempt.h predicates ---------------------------------
     def in_hardirq(self) -> bool:
@@ -113,13 +117,14 @@ _local = _Local()
 def current_ctx() -> ExecCtx:
     """The context executing in this thread; raises if none."""
     ctx = _local.ctx
-    if ctx is None:
+    if ctx is None or ctx.detached:
         ctx = _adopt_foreign_thread()
     return ctx
 
 
 def current_ctx_or_none() -> ExecCtx | None:
-    return _local.ctx
+    ctx = _local.ctx
+    return None if ctx is None or ctx.detached else ctx
 
 
 # Running real kernels that adopt plain threads calling the API.
@@ -140,6 +145,7 @@ def remove_foreign_adopter(fn: Callable[[], ExecCtx | None]) -> None:
 
 
 def _adopt_foreign_thread() -> ExecCtx:
+    _local.ctx = None  # whatever it was (a halted kernel's adoption) is over
     with _adopters_lock:
         adopters = list(_adopters)
     if len(adopters) > 1:

@@ -229,7 +229,9 @@ class Kernel:
 
     def log_line(self, level: int, text: str) -> None:
         """One complete kernel-generated line at ``level``."""
-        self.log.emit(_local.ctx, f"\001{level}{text}\n")
+        ctx = _local.ctx
+        self.log.emit(ctx if ctx is not None and ctx.kernel is self else None,
+                      f"\001{level}{text}\n")
 
     # ------------------------------------------------------------------
     # files

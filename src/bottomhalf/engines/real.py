@@ -117,6 +117,7 @@ class RealEngine(Engine):
         self._threads: list[threading.Thread] = []
         self._tasks: list[Task] = []
         self._foreign = _ThreadCtx()
+        self._adopted: list[ExecCtx] = []
         self.halting = False
         self._started = False
 
@@ -148,6 +149,8 @@ class RealEngine(Engine):
             if th is not None and th is not threading.current_thread():
                 th.join(max(0.0, deadline - time.monotonic()))
         remove_foreign_adopter(self._adopt)
+        for ctx in self._adopted:
+            ctx.detached = True
 
     def _force_wake(self, task: Task) -> None:
         lock = task.e_lock
@@ -167,6 +170,7 @@ class RealEngine(Engine):
         task.state = TASK_RUNNING
         self._init_task_sync(task)
         _local.ctx = task.ctx
+        self._adopted.append(task.ctx)
         return task.ctx
 
     # ------------------------------------------------------------------

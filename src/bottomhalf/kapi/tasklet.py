@@ -74,7 +74,9 @@ def _tasklet_ready(t: Any, fn: str) -> ExecCtx:
 
 def tasklet_schedule(t: tasklet_struct) -> None:
     if type(t) is tasklet_struct and (t.func is not None or t.callback is not None):
-        ctx = _local.ctx or _ctx()  # the fast path of the checks below
+        ctx = _local.ctx  # the fast path of the checks below
+        if ctx is None or ctx.detached:
+            ctx = _ctx()
     else:
         ctx = _tasklet_ready(t, "tasklet_schedule")
     ctx.kernel.tasklets.schedule(ctx, t)

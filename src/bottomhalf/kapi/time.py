@@ -83,7 +83,9 @@ def ndelay(nsecs: int) -> None:
 
 
 def udelay(usecs: int) -> None:
-    ctx = _local.ctx or _ctx()
+    ctx = _local.ctx
+    if ctx is None or ctx.detached:
+        ctx = _ctx()
     ctx.kernel.sched.busy_wait(ctx, int(usecs) * 1000)
 
 

@@ -172,7 +172,9 @@ def queue_work_on(cpu: int, wq: AnyWq, work: work_struct) -> bool:
             return False  # already pending: test_and_set_bit() fails, nothing changes
     else:
         _work(work, "queue_work_on")
-    ctx = _local.ctx or _ctx()
+    ctx = _local.ctx
+    if ctx is None or ctx.detached:
+        ctx = _ctx()
     if type(wq) is not workqueue_struct:
         wq = _wq(wq, "queue_work_on", ctx)
     if type(cpu) is not int or not 0 <= cpu < ctx.kernel.ncpus:
@@ -187,7 +189,9 @@ def queue_work(wq: AnyWq, work: work_struct) -> bool:
             return False  # already pending: test_and_set_bit() fails, nothing changes
     else:
         _work(work, "queue_work")
-    ctx = _local.ctx or _ctx()
+    ctx = _local.ctx
+    if ctx is None or ctx.detached:
+        ctx = _ctx()
     if type(wq) is not workqueue_struct:
         wq = _wq(wq, "queue_work", ctx)
     return ctx.kernel.wq.queue_work_on(ctx, WORK_CPU_UNBOUND, wq, work)
