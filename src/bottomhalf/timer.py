@@ -219,6 +219,10 @@ class Timers:
         self.hr = HrTimers(kernel, self.program_tick)
         self.ticks = [hrtimer(self._tick_sched_timer, c, "tick_sched_timer", housekeeping=True)
                       for c in range(n)]
+        # Per CPU: run_timer_softirq() is expiring timers there and will
+        # program the tick once it is done, so a timer armed meanwhile on that
+        # CPU need not (a callback re-arming itself is the common case).
+        self.expiring = [False] * n
         self._warned_leak = False
         self._warned_add = False
         # Other users of the periodic tick (e.g. the workqueue CPU-hog check):
@@ -346,7 +350,8 @@ class Timers:
             lvl, idx, bucket = calc_wheel_index(expires, base.clk)
         self._enqueue(base, t, lvl, idx, bucket)
         base.lock.release(ctx)
-        self.program_tick(ctx, base.cpu)
+        if not self.expiring[base.cpu]:
+            self.program_tick(ctx, base.cpu)
         return ret
 
     def add_timer(self, ctx: ExecCtx, t: timer_list) -> None:
@@ -374,7 +379,8 @@ class Timers:
         lvl, idx, bucket = calc_wheel_index(t.expires, base.clk)
         self._enqueue(base, t, lvl, idx, bucket)
         base.lock.release(ctx)
-        self.program_tick(ctx, base.cpu)
+        if not self.expiring[base.cpu]:
+            self.program_tick(ctx, base.cpu)
 
     def _warn_once_pending(self, ctx: ExecCtx, where: str) -> None:
         if not self._warned_add:
@@ -431,8 +437,12 @@ class Timers:
     def run_timer_softirq(self, ctx: ExecCtx) -> bool:
         """run_timer_softirq(): the pinned timers, then the global, then the deferrable."""
         cpu = ctx.cpu
-        for base in self.bases[cpu]:
-            self._run_timers(ctx, base)
+        self.expiring[cpu] = True  # timers re-armed meanwhile wait for the program_tick below
+        try:
+            for base in self.bases[cpu]:
+                self._run_timers(ctx, base)
+        finally:
+            self.expiring[cpu] = False
         self.program_tick(ctx, cpu)
         return True
 
