@@ -14,6 +14,12 @@ from bottomhalf import Kernel
 pytest_plugins = ("tests.daemons",)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = os.path.join(ROOT, "src")
+
+# pytest's `pythonpath` puts src/ on this process's path; the `python -m
+# bottomhalf.cli` subprocesses the CLI tests start need it too.
+if SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 EXAMPLES = os.path.join(ROOT, "examples")
 MODULES = os.path.join(ROOT, "tests", "modules")
 
