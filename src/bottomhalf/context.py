@@ -122,11 +122,6 @@ def current_ctx() -> ExecCtx:
     return ctx
 
 
-def current_ctx_or_none() -> ExecCtx | None:
-    ctx = _local.ctx
-    return None if ctx is None or ctx.detached else ctx
-
-
 # Running real kernels that adopt plain threads calling the API.
 _adopters: list[Callable[[], ExecCtx | None]] = []
 _adopters_lock = threading.Lock()

@@ -19,7 +19,7 @@ on sim the runs are deterministic.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .context import ExecCtx
 from .engines.base import HrTimer
@@ -238,9 +238,3 @@ def make_device(kernel: Kernel, spec: str) -> VirtualDevice:
     return dev
 
 
-def device_get(kernel: Kernel, name: str) -> VirtualDevice | None:
-    return kernel.devices.get(name)
-
-
-def any_running(kernel: Kernel) -> Any:
-    return [d for d in kernel.devices_running if d.running]

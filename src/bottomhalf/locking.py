@@ -387,10 +387,6 @@ def wake_up(ctx: ExecCtx, wq: wait_queue_head_t, all_: bool = True) -> None:
     _wake(ctx, wq, all_=all_)
 
 
-def waitqueue_active(wq: wait_queue_head_t) -> bool:
-    return bool(wq._waiters.tasks)
-
-
 # ----------------------------------------------------------------------
 # atomics
 

@@ -299,9 +299,3 @@ def write_trace(f: IO[str], trace: dict[str, Any],
         progress(total, total)
 
 
-def export_kernel(kernel: Kernel, path: str) -> dict[str, Any]:
-    """Write a kernel's trace buffer to ``path`` as Perfetto/Chrome JSON; returns the trace."""
-    trace = build_trace(kernel_records(kernel), ncpus=kernel.ncpus)
-    with open(path, "w") as f:
-        write_trace(f, trace)
-    return trace

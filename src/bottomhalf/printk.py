@@ -193,22 +193,6 @@ class LogBuffer:
             for fn in listeners:
                 fn(r)
 
-    def flush_open(self) -> None:
-        """Close a record left open (used before reading the log)."""
-        with self.lock:
-            rec = self._open
-            self._open = None
-        if rec is not None:
-            rec.open = False
-            if rec.level < self.console_printk[0]:
-                for stream in list(self.consoles):
-                    try:
-                        stream.write("\n".join(rec.lines()) + "\n")
-                    except (OSError, ValueError):
-                        pass
-            for fn in list(self.listeners):
-                fn(rec)
-
     def once(self, site: object) -> bool:
         """True the first time ``site`` asks (DO_ONCE_LITE of the _once macros)."""
         with self.lock:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import linecache
 import os
-import sys
 import traceback
 import types
 from typing import TYPE_CHECKING
@@ -372,5 +371,3 @@ def hung_task(kernel: Kernel, task_lines: list[tuple[str, int, str]], secs: int)
         emit(kernel, 3, out)
 
 
-def frame_of_caller(depth: int) -> types.FrameType:
-    return sys._getframe(depth + 1)

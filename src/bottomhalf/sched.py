@@ -29,7 +29,6 @@ from .task import (
     PF_IDLE,
     PF_KTHREAD,
     PF_WQ_WORKER,
-    TASK_INTERRUPTIBLE,
     TASK_RUNNING,
     TASK_UNINTERRUPTIBLE,
     Task,
@@ -298,5 +297,3 @@ class Sched:
         return True
 
 
-def sleeping_state(interruptible: bool) -> int:
-    return TASK_INTERRUPTIBLE if interruptible else TASK_UNINTERRUPTIBLE

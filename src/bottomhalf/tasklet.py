@@ -168,7 +168,7 @@ class Tasklets:
                 if woken or spun:
                     self._wake(woken, spun)
                 if st & _SCHED:
-                    # _run(), inlined: this loop is the tasklet hot path
+                    # run it (inlined: this loop is the tasklet hot path)
                     if trace.on:
                         trace.tasklet_entry(ctx, t)
                     if t.use_callback:
@@ -203,18 +203,6 @@ class Tasklets:
             engine.local_irq_enable(ctx)
         return progress
 
-    def _run(self, ctx: ExecCtx, t: tasklet_struct) -> None:
-        k = self.kernel
-        trace = k.trace
-        if trace.on:
-            trace.tasklet_entry(ctx, t)
-        if t.use_callback:
-            k.call_handler(ctx, t.callback, (t,), "tasklet")  # type: ignore[arg-type]
-        else:
-            k.call_handler(ctx, t.func, (t.data,), "tasklet")  # type: ignore[arg-type]
-        if trace.on:
-            trace.tasklet_exit(ctx, t)
-
     def _clear_sched(self, ctx: ExecCtx, t: tasklet_struct) -> bool:
         """tasklet_clear_sched(): drop SCHED and wake its waiters; WARN_ONCE if unset."""
         with self.bits:
@@ -239,19 +227,6 @@ class Tasklets:
             kind = "callback" if t.use_callback else "func"
             k.warn(ctx, f"tasklet SCHED state not set: {kind} "
                         f"{k.symbols.symbol(t.handler, True)}")
-
-    def _unlock(self, ctx: ExecCtx, t: tasklet_struct) -> None:
-        """tasklet_unlock(): clear RUN and wake whoever waits for it."""
-        with self.bits:
-            t.state &= ~_RUN
-            woken = t.waiters
-            spun = t.spinners
-            if woken:
-                t.waiters = []
-            if spun:
-                t.spinners = []
-        if woken or spun:
-            self._wake(woken, spun)
 
     def _wake(self, waiters: list[Task], spinners: list[Task]) -> None:
         """wake_up_var(&t->state)."""

@@ -355,11 +355,6 @@ class HogCheck:
     def hog_thresh_us(self) -> int:
         return int(self.kernel.params["workqueue.cpu_intensive_thresh_us"])
 
-    @property
-    def hog_check_on(self) -> bool:
-        """Is the automatic CPU-hog check on (a threshold of 0 turns it off)?"""
-        return bool(self.kernel.params["workqueue.cpu_intensive_thresh_us"])
-
     def first_tick_jiffy(self) -> int:
         """The first jiffy at which an item starting now needs a tick.
 

@@ -68,10 +68,6 @@ class Style:
     def warning(self, text: str) -> str:
         return self._sgr("1;33", text)
 
-    def dim(self, text: str) -> str:
-        return self._sgr("2", text)
-
-
 def number_arg(what: str, *, minimum: float = 0.0, strict: bool = False,
                integer: bool = False) -> Callable[[str], float]:
     """An argparse type: a finite number >= ``minimum`` (> with ``strict``)."""

@@ -360,16 +360,7 @@ class RealEngine(Engine):
         ctx = _local.ctx
         if ctx is not None and ctx.cpu == cpu and ctx.irqs_off:
             return  # run when this context turns interrupts back on
-        # _drain(c), inlined for the common case of a single interrupt
-        while c.pending:
-            if not c.irq_lock.acquire(False):
-                return  # the holder runs them when it turns interrupts on
-            try:
-                while c.pending:
-                    fn, arg = c.pending.popleft()
-                    self._run_irq(c, fn, arg)
-            finally:
-                c.irq_lock.release()
+        self._drain(c)
 
     def _drain(self, c: _RealCPU) -> None:
         while c.pending:

@@ -422,10 +422,6 @@ class SimEngine(Engine):
     def cpu_lock(self, cpu: int) -> RawLock:
         return self._cpu_locks[cpu]
 
-    def on_cpu_now(self, cpu: int) -> str:
-        c = self.cpus[cpu]
-        return c.curr.trace_comm()
-
     def need_resched(self, cpu: int) -> bool:
         return self.cpus[cpu].need_resched
 
