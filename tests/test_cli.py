@@ -160,7 +160,7 @@ def test_run_sleepy_tasklet_reports_in_the_log() -> None:
     assert r.returncode == 0, r.stderr
     assert ("BUG: sleeping function called from invalid context at examples/sleepy_tasklet.py:20"
             in r.stdout)
-    assert "BUG: scheduling while atomic: ksoftirqd/0/3/0x00000100" in r.stdout
+    assert "BUG: scheduling while atomic: ksoftirqd/0/3/0x00000101" in r.stdout
 
 
 def test_run_on_real_engine() -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from greenlet import GreenletExit
 
-from .context import ExecCtx
+from .context import PREEMPT_OFFSET, ExecCtx
 from .engines.base import Halted
 from .task import (
     PF_IDLE,
@@ -274,8 +274,11 @@ class Sched:
 
         task = ctx.task
         k = self.kernel
+        # schedule() has already done its own preempt_disable() when
+        # schedule_debug() prints the count, so Linux shows one more (one held
+        # spinlock reads 0x00000002, a tasklet 0x00000101).
         k.log_line(3, f"BUG: scheduling while atomic: {task.comm}/{task.pid}/"
-                      f"0x{ctx.preempt_count:08x}")
+                      f"0x{ctx.preempt_count + PREEMPT_OFFSET:08x}")
         k.log_line(4, "Modules linked in:" + k.modules.linked_in())
         report.dump_stack(k, ctx, sys._getframe(2), 4)
         k.add_taint("W")
