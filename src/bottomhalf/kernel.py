@@ -59,6 +59,7 @@ class Kernel:
             "workqueue.cpu_intensive_thresh_us": 10_000,
             "workqueue.power_efficient": False,
             "kernel.hung_task_timeout_secs": 120,
+            "kernel.watchdog_thresh": 10,
         }
         self.booted = False
         self.halted = False
@@ -467,15 +468,33 @@ class Kernel:
         return out
 
     def report_hang(self, busy: list[str], stuck: Task | None = None) -> None:
-        """sim: nothing can ever happen again; report hung tasks as Linux would."""
+        """sim: nothing can ever happen again; report it as Linux's detectors would.
+
+        A CPU spinning for ever is seen by the lockup detectors
+        (kernel/watchdog.c): the soft-lockup watchdog if its interrupts are
+        on, the hard-lockup (NMI) watchdog if they are off.  Tasks asleep in
+        D state are seen by the hung-task detector (kernel/hung_task.c).
+        """
+        start = self.engine.now_ns()
+        spinning = self.engine.spinning()
+        spinners = {task for _cpu, task, _since in spinning}
         blocked = [t for t in self.sched.tasks.values()
                    if t.state == TASK_UNINTERRUPTIBLE and not t.exited]
-        if stuck is not None and stuck not in blocked and not stuck.exited:
+        if (stuck is not None and stuck not in blocked and stuck not in spinners
+                and not stuck.exited):
             blocked.append(stuck)
+        thresh = int(self.params["kernel.watchdog_thresh"])
+        lockups = sorted(
+            (report.lockup_detected_at(thresh, since, task.ctx.irqs_off), cpu, task, since)
+            for cpu, task, since in spinning
+        ) if thresh else []
+        for at, cpu, task, since in lockups:
+            self.engine.advance_idle(max(0, at - self.engine.now_ns()))
+            report.lockup(self, cpu, task, since, thresh)
         if not blocked:
             return
         secs = int(self.params["kernel.hung_task_timeout_secs"])
-        self.engine.advance_idle(secs * 1_000_000_000)
+        self.engine.advance_idle(max(0, start + secs * 1_000_000_000 - self.engine.now_ns()))
         report.hung_task(self, [(t.comm, t.pid, t.wait_desc) for t in blocked], secs)
 
     def release_module_resources(self, ctx: ExecCtx, mod: Module, why: str) -> None:

@@ -1,9 +1,10 @@
-"""Kernel reports: WARN, BUG, Oops, the sleeping-in-atomic splat, dump_stack, hung tasks.
+"""Kernel reports: WARN, BUG, Oops, the sleeping-in-atomic splat, dump_stack,
+lockups and hung tasks.
 
 Each report is printed line by line through printk, in the layout of the
 corresponding Linux report (kernel/panic.c ``__warn``, lib/bug.c
 ``report_bug``, arch/x86/kernel/dumpstack.c ``die``, kernel/sched/core.c
-``__might_resched``, lib/dump_stack.c, kernel/hung_task.c), with two
+``__might_resched``, lib/dump_stack.c, kernel/watchdog.c, kernel/hung_task.c), with two
 additions Linux cannot make, both marked as such in the log:
 
 * after the ``Call Trace`` block comes the Python traceback of the module
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .context import ExecCtx
     from .kernel import Kernel
+    from .task import Task
 
 UTS_RELEASE = "6.12.0-bottomhalf"
 UTS_VERSION = "#1"
@@ -371,3 +373,66 @@ def hung_task(kernel: Kernel, task_lines: list[tuple[str, int, str]], secs: int)
         emit(kernel, 3, out)
 
 
+
+
+# kernel/watchdog.c: the soft-lockup threshold is twice watchdog_thresh, and
+# the per-CPU watchdog hrtimer samples NUM_SAMPLE_PERIODS times per threshold.
+NUM_SAMPLE_PERIODS = 5
+NSEC_PER_SEC = 1_000_000_000
+
+
+def _watchdog_ts(ns: int) -> int:
+    """get_timestamp(): running_clock() >> 30, "seconds, approximately"."""
+    return ns >> 30
+
+
+def _last_watchdog_sample(thresh: int, ns: int) -> int:
+    """The last watchdog hrtimer sample at or before ``ns`` (the hrtimer is
+    started at boot, time 0, and fires every 2 * thresh / 5 seconds)."""
+    period = 2 * thresh * (NSEC_PER_SEC // NUM_SAMPLE_PERIODS)
+    return ns // period * period
+
+
+def lockup_detected_at(thresh: int, since: int, irqs_off: bool) -> int:
+    """When the lockup detector notices a CPU spinning since ``since`` (ns).
+
+    Interrupts on: the watchdog hrtimer keeps firing, but the stopper work
+    that refreshes watchdog_touch_ts cannot run, so the soft-lockup check
+    (is_softlockup: now after touch_ts + 2 * thresh) fires at the first
+    sample past the threshold.  Interrupts off: the hrtimer stops counting;
+    the perf NMI, every thresh seconds, sees hrtimer_interrupts unchanged
+    since its previous NMI (is_hardlockup).
+    """
+    touch = _last_watchdog_sample(thresh, since)
+    if irqs_off:
+        nmi = thresh * NSEC_PER_SEC
+        return (-(-touch // nmi) + 1) * nmi
+    period = 2 * thresh * (NSEC_PER_SEC // NUM_SAMPLE_PERIODS)
+    at = touch + period
+    while _watchdog_ts(at) <= _watchdog_ts(touch) + 2 * thresh:
+        at += period
+    return at
+
+
+def lockup(kernel: Kernel, cpu: int, task: Task, since: int, thresh: int) -> None:
+    """watchdog_timer_fn()'s soft-lockup report (taint L), or
+    watchdog_hardlockup_check()'s when the CPU spins with interrupts off."""
+    ctx = task.ctx
+    if ctx.irqs_off:
+        head = f"watchdog: CPU{cpu}: Watchdog detected hard LOCKUP on cpu {cpu}"
+    else:
+        now = _watchdog_ts(kernel.engine.now_ns())
+        duration = now - _watchdog_ts(_last_watchdog_sample(thresh, since))
+        head = (f"watchdog: BUG: soft lockup - CPU#{cpu} stuck for {duration}s! "
+                f"[{task.comm}:{task.pid}]")
+    frame = task.e_g.gr_frame if task.e_g is not None else None
+    lines, py = call_trace_lines(kernel, ctx, frame)
+    rip = lines[2].strip() if len(lines) > 2 and not lines[2].startswith(" <") else "0x0"
+    emit(kernel, 0, [head])
+    emit(kernel, 4, ["Modules linked in:" + kernel.modules.linked_in(),
+                     cpu_line(kernel, ctx), hardware_line(kernel), f"RIP: 0010:{rip}",
+                     *lines, *py,
+                     f"bottomhalf: {task.comm} has been {task.wait_desc or 'spinning'} "
+                     f"on CPU{cpu} since {since / NSEC_PER_SEC:.6f} s"])
+    if not ctx.irqs_off:
+        kernel.add_taint("L")  # TAINT_SOFTLOCKUP, after the register dump

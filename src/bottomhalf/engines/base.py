@@ -126,6 +126,12 @@ class Engine(ABC):
         until :meth:`unpark` of its task or a wakeup.  An engine may also
         return spuriously: callers re-check their condition in a loop."""
 
+    def spinning(self) -> list[tuple[int, Task, int]]:
+        """(cpu, task, since_ns) of each CPU whose current context spins in
+        :meth:`spin_park` with its task running (not asleep in atomic context).
+        Only an engine that can tell a hang (sim) needs it."""
+        return []
+
     @abstractmethod
     def unpark(self, task: Task) -> None:
         """Let a task spinning in :meth:`spin_park` look at its condition again."""

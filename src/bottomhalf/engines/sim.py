@@ -134,6 +134,8 @@ class SimEngine(Engine):
         self._halting = False
         self._owner = 0
         self._inbox: deque[Callable[[], None]] = deque()  # work from other threads
+        # Tasks in spin_park: (cpu, virtual time the spin began), for the lockup reports.
+        self._spin_since: dict[Task, tuple[int, int]] = {}
 
     # ------------------------------------------------------------------
     # lifecycle
@@ -331,11 +333,20 @@ class SimEngine(Engine):
         task.e_sleeping = True
         old_desc = task.wait_desc
         task.wait_desc = why
+        outermost = task not in self._spin_since  # an interrupt may spin on top of a spin
+        if outermost:
+            self._spin_since[task] = (ctx.cpu, self.now)
         try:
             self._park(task)
         finally:
             task.e_sleeping = False
             task.wait_desc = old_desc
+            if outermost:
+                del self._spin_since[task]
+
+    def spinning(self) -> list[tuple[int, Task, int]]:
+        return [(cpu, task, since) for task, (cpu, since) in self._spin_since.items()
+                if task.state == TASK_RUNNING and not task.exited]
 
     def unpark(self, task: Task) -> None:
         if task.e_sleeping and task.e_token is None:
