@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bottomhalf import BottomHalfError, Kernel
+from bottomhalf import BottomHalfError, Kernel, ModuleLoadError
 from bottomhalf.linux import (
     EBUSY,
     EINVAL,
@@ -44,7 +44,7 @@ from bottomhalf.linux import (
     wait_for_completion,
 )
 
-from .conftest import messages
+from .conftest import messages, module_path
 
 MS = 1_000_000
 
@@ -807,3 +807,18 @@ def test_edge_line_raised_while_running_elsewhere_is_run_again_by_that_cpu(sim: 
     sim.run_until_idle()
     assert log == [(0, 0), (2 * MS, 0)]
     assert irq_counts(sim, 17) == [1, 0]
+
+
+def test_a_failed_load_releases_its_irq_as_free_irq_would(kernel: Kernel) -> None:
+    """The rollback of a failed init shuts the line down exactly as free_irq()
+    does in a clean unload: no action, depth 1, masked, nothing pending."""
+    def line_state() -> tuple[int, int, bool, bool]:
+        d = kernel.irq.descs[44]
+        return len(d.actions), d.depth, d.masked, d.pending
+
+    with pytest.raises(ModuleLoadError):
+        kernel.insmod(module_path("failing_init.py"))
+    after_rollback = line_state()
+    kernel.insmod(module_path("failing_init.py"), fail=0)
+    kernel.rmmod("failing_init")  # its exit calls free_irq(44, ...)
+    assert after_rollback == line_state() == (0, 1, True, False)

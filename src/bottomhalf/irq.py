@@ -481,26 +481,28 @@ class Irq:
         if isinstance(irq, bool) or not isinstance(irq, int) or not 0 <= irq < NR_IRQS:
             return None
         desc = self.descs.get(irq)
-        action = None
-        if desc is not None:
-            with desc.lock:
-                for a in desc.actions:
-                    if a.dev_id is dev_id:
-                        action = a
-                        break
-                if action is not None:
-                    desc.actions.remove(action)
-                    if not desc.actions:  # irq_shutdown()
-                        desc.depth = 1
-                        desc.masked = True
-                        desc.pending = False
+        action = self.remove_action(ctx, desc, dev_id) if desc is not None else None
         if desc is None or action is None:
             k.warn(ctx, f"Trying to free already-free IRQ {irq}")
             return None
+        return action.name
+
+    def remove_action(self, ctx: ExecCtx, desc: IrqDesc, dev_id: Any) -> IrqAction | None:
+        """__free_irq(): unlink the action ``dev_id`` (the last one shuts the
+        line down), wait for its handlers to finish, stop its thread."""
+        with desc.lock:
+            action = next((a for a in desc.actions if a.dev_id is dev_id), None)
+            if action is None:
+                return None
+            desc.actions.remove(action)
+            if not desc.actions:  # irq_shutdown()
+                desc.depth = 1
+                desc.masked = True
+                desc.pending = False
         self.synchronize_irq(ctx, desc)
         if action.thread is not None:
-            k.kthread_stop(ctx, action.thread)
-        return action.name
+            self.kernel.kthread_stop(ctx, action.thread)
+        return action
 
     def disable_irq(self, ctx: ExecCtx, irq: int, sync: bool) -> None:
         """disable_irq (``sync``: also waits for running handlers) / _nosync."""

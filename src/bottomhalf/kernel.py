@@ -506,12 +506,7 @@ class Kernel:
             self.log_line(4, f"bottomhalf: {name}: {what} left behind when {why}; released")
 
         for action in list(self.irq.owned_by(name)):
-            desc = self.irq.descs.get(action.irq)
-            if desc is not None and action in desc.actions:
-                desc.actions.remove(action)
-                if action.thread is not None:
-                    action.thread.should_stop = True
-                    self.sched.wake_up_process(action.thread)
+            if self.irq.remove_action(ctx, self.irq.descs[action.irq], action.dev_id):
                 note(f"IRQ {action.irq} handler ({action.name})")
         for tl in self.tasklets.remove_owned(owns):
             note(f"scheduled tasklet {self.symbols.symbol(tl.handler)}")
