@@ -271,3 +271,70 @@ def test_oops_report_exact_on_sim(sim: Kernel) -> None:
         "bottomhalf: Linux would now panic (Kernel panic - not syncing: Fatal exception in "
         "interrupt); this kernel keeps running",
     ]
+
+
+# ----------------------------------------------------------------------
+# unbalanced enables: Linux's own checks and texts
+
+
+def warnings(k: Kernel) -> list[list[str]]:
+    """Each WARN: the line after "cut here" and the WARNING line."""
+    msgs = messages(k)
+    return [msgs[i + 1:i + 3] for i, m in enumerate(msgs)
+            if m == "------------[ cut here ]------------"]
+
+
+def test_preempt_enable_underflow_is_debug_locks_warn_on_once(sim: Kernel) -> None:
+    """preempt_enable() at count 0: DEBUG_LOCKS_WARN_ON(val > preempt_count()), the
+    count left alone; lock debugging is then off, so a second one is silent."""
+    def body() -> int:
+        L.preempt_enable()
+        L.preempt_enable()
+        return L.preempt_count()
+
+    assert sim.call(body) == 0
+    ((message, warning),) = warnings(sim)
+    assert message == "DEBUG_LOCKS_WARN_ON(val > preempt_count())"
+    assert warning.startswith("WARNING: CPU: 0 PID: 1000 at ")
+    assert warning.endswith(" preempt_count_sub+0x0/0x0")
+    assert not sim.debug_locks
+
+
+def test_preempt_enable_under_bh_disable_is_the_spinlock_portion_check(sim: Kernel) -> None:
+    """preempt_enable() with only BH disabled (0x200): the preemption bits would
+    underflow, which preempt_count_sub() reports with its second check."""
+    def body() -> int:
+        L.local_bh_disable()
+        L.preempt_enable()
+        pc = L.preempt_count()
+        L.local_bh_enable()
+        return pc
+
+    assert sim.call(body) == 0x200
+    ((message, _),) = warnings(sim)
+    assert message == ("DEBUG_LOCKS_WARN_ON((val < PREEMPT_MASK) && "
+                       "!(preempt_count() & PREEMPT_MASK))")
+
+
+def test_local_bh_enable_without_disable_is_debug_locks_warn_on(sim: Kernel) -> None:
+    """local_bh_enable() with BH enabled underflows the count in preempt_count_dec()."""
+    sim.call(L.local_bh_enable)
+    ((message, warning),) = warnings(sim)
+    assert message == "DEBUG_LOCKS_WARN_ON(val > preempt_count())"
+
+
+def test_local_bh_enable_in_hardirq_is_warn_on_once_without_message(sim: Kernel) -> None:
+    """local_bh_disable/enable in a hard-IRQ handler: WARN_ON_ONCE(in_hardirq()),
+    which prints no message line, and only for the first interrupt."""
+    def handler(irq: int, dev: object) -> int:
+        L.local_bh_disable()
+        L.local_bh_enable()
+        return L.IRQ_HANDLED
+
+    sim.call(L.request_irq, 5, handler, 0, "mydev", None)
+    sim.raise_irq(5, cpu=0)
+    sim.raise_irq(5, cpu=0)
+    sim.run_until_idle()
+    ((first, _),) = warnings(sim)
+    assert first.startswith("WARNING: CPU: 0 PID: 0 at ")
+    assert first.endswith(" __local_bh_enable_ip+0x0/0x0")

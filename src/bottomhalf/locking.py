@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .context import ExecCtx
+from .context import PREEMPT_MASK, ExecCtx
 from .task import TASK_UNINTERRUPTIBLE, Task
 
 if TYPE_CHECKING:
@@ -42,6 +42,22 @@ def debug_locks_off(kernel: Any) -> bool:
     if kernel.debug_locks:
         kernel.debug_locks = False
         return True
+    return False
+
+
+def preempt_count_sub_ok(ctx: ExecCtx, val: int, where: str) -> bool:
+    """CONFIG_DEBUG_PREEMPT's checks in preempt_count_sub(): an underflow is
+    refused (the count stays as it is) and reported by DEBUG_LOCKS_WARN_ON,
+    once per boot while lock debugging is on."""
+    pc = ctx.preempt_count
+    if val > pc:
+        cond = "val > preempt_count()"
+    elif val < PREEMPT_MASK and not pc & PREEMPT_MASK:
+        cond = "(val < PREEMPT_MASK) && !(preempt_count() & PREEMPT_MASK)"
+    else:
+        return True
+    if debug_locks_off(ctx.kernel):
+        ctx.kernel.warn(ctx, f"DEBUG_LOCKS_WARN_ON({cond})", where)
     return False
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .context import IRQ_COUNT_MASK, SOFTIRQ_DISABLE_OFFSET, SOFTIRQ_OFFSET, ExecCtx
+from .locking import debug_locks_off
 from .task import TASK_INTERRUPTIBLE, TASK_RUNNING, Task
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class Softirq:
         self.actions: list[SoftirqAction] = [_noop_action] * NR_SOFTIRQS
         self.ksoftirqd: list[Task | None] = [None] * n
         self.stalled = [False] * n  # ksoftirqd saw only non-progressing work
+        self.warned_bh_enable_in_hardirq = False
         from .timer import TICK_NSEC, msecs_to_jiffies  # timer.py imports this module
 
         self.tick_ns = TICK_NSEC
@@ -247,10 +249,14 @@ class Softirq:
 
     def local_bh_enable(self, ctx: ExecCtx) -> None:
         k = self.kernel
-        if ctx.in_hardirq():
-            k.warn(ctx, "local_bh_enable() called from hard-IRQ context")
+        if ctx.in_hardirq() and not self.warned_bh_enable_in_hardirq:
+            self.warned_bh_enable_in_hardirq = True  # WARN_ON_ONCE(in_hardirq())
+            k.warn(ctx, None, "__local_bh_enable_ip")
         if not ctx.bh_disabled():
-            k.warn(ctx, "local_bh_enable() without local_bh_disable()")
+            # Linux subtracts anyway and preempt_count_dec() then finds the
+            # count below zero; here the count is left alone.
+            if debug_locks_off(k):
+                k.warn(ctx, "DEBUG_LOCKS_WARN_ON(val > preempt_count())", "preempt_count_sub")
             return
         # __local_bh_enable_ip(): preemption stays disabled (one count) until
         # the softirqs run here are done, as the trace's preempt-depth shows.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..context import current_ctx as _ctx
 from ..locking import local_irq_restore as _local_irq_restore
 from ..locking import local_irq_save as _local_irq_save
+from ..locking import preempt_count_sub_ok as _preempt_count_sub_ok
 from ..task import Task
 
 
@@ -108,10 +109,8 @@ def preempt_disable() -> None:
 
 def preempt_enable() -> None:
     ctx = _ctx()
-    if not ctx.preempt_count & 0xFF:
-        ctx.kernel.warn(ctx, "preempt_enable() without preempt_disable()")
-        return
-    ctx.preempt_count -= 1
+    if _preempt_count_sub_ok(ctx, 1, "preempt_count_sub"):
+        ctx.preempt_count -= 1
 
 
 def local_bh_disable() -> None:
@@ -141,7 +140,10 @@ def local_irq_disable() -> None:
 def local_irq_enable() -> None:
     ctx = _ctx()
     if ctx.in_hardirq():
-        ctx.kernel.warn(ctx, "local_irq_enable() in hard-IRQ context")
+        # Linux would enable them, and warn "irq N handler ... enabled
+        # interrupts" when the handler returns; the engines cannot nest there.
+        ctx.kernel.warn(ctx, "bottomhalf: local_irq_enable() in hard-IRQ context ignored: "
+                             "a handler must return with interrupts disabled")
         return
     ctx.kernel.engine.local_irq_enable(ctx)
 
