@@ -47,25 +47,16 @@ from .irqdesc import (
     IRQ_HANDLED,
     IRQ_NONE,
     IRQ_NOTCONNECTED,
-    IRQ_RETVAL,
     IRQ_WAKE_THREAD,
     IRQF_COND_ONESHOT,
     IRQF_COND_SUSPEND,
     IRQF_NO_AUTOEN,
     IRQF_NO_SUSPEND,
-    IRQF_NO_THREAD,
-    IRQF_NOBALANCING,
     IRQF_ONESHOT,
     IRQF_PERCPU,
     IRQF_PROBE_SHARED,
     IRQF_SHARED,
-    IRQF_TIMER,
-    IRQF_TRIGGER_FALLING,
-    IRQF_TRIGGER_HIGH,
-    IRQF_TRIGGER_LOW,
     IRQF_TRIGGER_MASK,
-    IRQF_TRIGGER_NONE,
-    IRQF_TRIGGER_RISING,
     NR_IRQS,
     THREAD_MASK_FULL,
     IrqAction,
@@ -77,14 +68,7 @@ from .task import TASK_INTERRUPTIBLE, TASK_UNINTERRUPTIBLE, Task
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-# The names module code imports through bottomhalf.linux.
-__all__ = [
-    "IRQ_HANDLED", "IRQ_NONE", "IRQ_RETVAL", "IRQ_WAKE_THREAD", "IRQF_COND_ONESHOT",
-    "IRQF_NO_AUTOEN", "IRQF_NO_SUSPEND", "IRQF_NO_THREAD", "IRQF_NOBALANCING", "IRQF_ONESHOT",
-    "IRQF_PERCPU", "IRQF_PROBE_SHARED", "IRQF_SHARED", "IRQF_TIMER", "IRQF_TRIGGER_FALLING",
-    "IRQF_TRIGGER_HIGH", "IRQF_TRIGGER_LOW", "IRQF_TRIGGER_NONE", "IRQF_TRIGGER_RISING",
-    "Irq", "IrqMisuse", "irq_default_primary_handler",
-]
+__all__ = ["Irq", "IrqMisuse", "irq_default_primary_handler"]
 
 
 class IrqMisuse(BottomHalfError):

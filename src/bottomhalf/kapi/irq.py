@@ -6,9 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..context import current_ctx as _ctx
-from ..irq import (
-    IRQF_COND_ONESHOT,
-)
+from ..irqdesc import IRQF_COND_ONESHOT
 from ..softirq import (
     NR_SOFTIRQS,
 )
