@@ -89,7 +89,6 @@ class Irq:
         self.descs: dict[int, IrqDesc] = {}
         # arch counters for /proc/interrupts (arch/x86/kernel/irq.c)
         self.loc = [0] * self.ncpus  # local timer (hrtimer) interrupts
-        self.res = [0] * self.ncpus  # rescheduling IPIs
         self.iwi = [0] * self.ncpus  # irq_work interrupts
         self.err = 0
         self.mis = 0
@@ -555,7 +554,7 @@ class Irq:
         out.append(arch("PMI", zero, "Performance monitoring interrupts"))
         out.append(arch("IWI", self.iwi, "IRQ work interrupts"))
         out.append(arch("RTR", zero, "APIC ICR read retries"))
-        out.append(arch("RES", self.res, "Rescheduling interrupts"))
+        out.append(arch("RES", zero, "Rescheduling interrupts"))  # wakeups send no IPI here
         out.append(arch("CAL", zero, "Function call interrupts"))
         out.append(arch("TLB", zero, "TLB shootdowns"))
         out.append(f"{'ERR':>{prec}s}: {self.err:10d}\n")

@@ -192,15 +192,6 @@ class Kernel:
         """BH workqueue items of this CPU run first in the tasklet softirqs."""
         return self.wq.bh_worker(ctx, highpri)
 
-    def irq_work_queue_on(self, cpu: int, fn: Callable[[ExecCtx], None]) -> None:
-        """irq_work: run ``fn`` in hard-IRQ context on ``cpu`` (an IWI interrupt)."""
-
-        def irq_work_run(ctx: ExecCtx, f: Callable[[ExecCtx], None]) -> None:
-            self.irq.iwi[ctx.cpu] += 1
-            f(ctx)
-
-        self.engine.deliver_irq(cpu, irq_work_run, fn)
-
     # ------------------------------------------------------------------
     # the log
     def dmesg(self) -> list[str]:

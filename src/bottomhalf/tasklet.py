@@ -203,7 +203,7 @@ class Tasklets:
             engine.local_irq_enable(ctx)
         return progress
 
-    def _clear_sched(self, ctx: ExecCtx, t: tasklet_struct) -> bool:
+    def _clear_sched(self, ctx: ExecCtx, t: tasklet_struct) -> None:
         """tasklet_clear_sched(): drop SCHED and wake its waiters; WARN_ONCE if unset."""
         with self.bits:
             if t.state & _SCHED:
@@ -216,9 +216,8 @@ class Tasklets:
                 was_set = False
         if was_set:
             self._wake(woken, spun)
-            return True
-        self._sched_not_set(ctx, t)
-        return False
+        else:
+            self._sched_not_set(ctx, t)
 
     def _sched_not_set(self, ctx: ExecCtx, t: tasklet_struct) -> None:
         if not self._warned_sched:
