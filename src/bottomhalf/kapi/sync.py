@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .. import locking as _locking
 from ..context import current_ctx as _ctx
 from ..locking import (
     atomic_t,
@@ -14,7 +15,6 @@ from ..locking import (
     spinlock_t,
     wait_queue_head_t,
 )
-from ..locking import complete as _complete
 from ._base import (
     _need,
 )
@@ -45,21 +45,15 @@ def _lk(lock: Any, fn: str) -> spinlock_t:
 
 
 def spin_lock(lock: spinlock_t) -> None:
-    from ..locking import spin_lock as _sl
-
-    _sl(_ctx(), _lk(lock, "spin_lock"))
+    _locking.spin_lock(_ctx(), _lk(lock, "spin_lock"))
 
 
 def spin_trylock(lock: spinlock_t) -> int:
-    from ..locking import spin_trylock as _st
-
-    return _st(_ctx(), _lk(lock, "spin_trylock"))
+    return _locking.spin_trylock(_ctx(), _lk(lock, "spin_trylock"))
 
 
 def spin_unlock(lock: spinlock_t) -> None:
-    from ..locking import spin_unlock as _su
-
-    _su(_ctx(), _lk(lock, "spin_unlock"))
+    _locking.spin_unlock(_ctx(), _lk(lock, "spin_unlock"))
 
 
 def spin_lock_bh(lock: spinlock_t) -> None:
@@ -95,9 +89,7 @@ def spin_unlock_irqrestore(lock: spinlock_t, flags: int) -> None:
 
 
 def spin_is_locked(lock: spinlock_t) -> bool:
-    from ..locking import spin_is_locked as _sil
-
-    return _sil(_ctx(), _lk(lock, "spin_is_locked"))
+    return _locking.spin_is_locked(_ctx(), _lk(lock, "spin_is_locked"))
 
 
 def DEFINE_MUTEX() -> mutex:  # noqa: N802
@@ -110,10 +102,8 @@ def mutex_init(m: mutex) -> None:
 
 
 def mutex_lock(m: mutex) -> None:
-    from ..locking import mutex_lock as _ml
-
     _need(m, mutex, "mutex_lock", "lock")
-    _ml(_ctx(), m)
+    _locking.mutex_lock(_ctx(), m)
 
 
 def mutex_lock_interruptible(m: mutex) -> int:
@@ -122,22 +112,18 @@ def mutex_lock_interruptible(m: mutex) -> int:
 
 
 def mutex_trylock(m: mutex) -> int:
-    from ..locking import mutex_trylock as _mt
-
     _need(m, mutex, "mutex_trylock", "lock")
-    return _mt(_ctx(), m)
+    return _locking.mutex_trylock(_ctx(), m)
 
 
 def mutex_unlock(m: mutex) -> None:
-    from ..locking import mutex_unlock as _mu
-
     _need(m, mutex, "mutex_unlock", "lock")
-    _mu(_ctx(), m)
+    _locking.mutex_unlock(_ctx(), m)
 
 
 def mutex_is_locked(m: mutex) -> bool:
     _need(m, mutex, "mutex_is_locked", "lock")
-    return m.owner is not None
+    return _locking.mutex_is_locked(m)
 
 
 def DECLARE_COMPLETION() -> completion:  # noqa: N802
@@ -156,27 +142,23 @@ def reinit_completion(c: completion) -> None:
 
 def complete(c: completion) -> None:
     _need(c, completion, "complete", "x")
-    _complete(_ctx(), c)
+    _locking.complete(_ctx(), c)
 
 
 def complete_all(c: completion) -> None:
     _need(c, completion, "complete_all", "x")
-    _complete(_ctx(), c, all_=True)
+    _locking.complete(_ctx(), c, all_=True)
 
 
 def wait_for_completion(c: completion) -> None:
-    from ..locking import wait_for_completion as _wfc
-
     _need(c, completion, "wait_for_completion", "x")
-    _wfc(_ctx(), c)
+    _locking.wait_for_completion(_ctx(), c)
 
 
 def wait_for_completion_timeout(c: completion, timeout: int) -> int:
     """0 if it timed out, else the jiffies left (at least 1)."""
-    from ..locking import wait_for_completion as _wfc
-
     _need(c, completion, "wait_for_completion_timeout", "x")
-    return _wfc(_ctx(), c, int(timeout), "wait_for_completion_timeout")
+    return _locking.wait_for_completion(_ctx(), c, int(timeout), "wait_for_completion_timeout")
 
 
 def wait_for_completion_interruptible(c: completion) -> int:
@@ -186,14 +168,12 @@ def wait_for_completion_interruptible(c: completion) -> int:
 
 def completion_done(c: completion) -> bool:
     _need(c, completion, "completion_done", "x")
-    return c.done != 0
+    return _locking.completion_done(c)
 
 
 def try_wait_for_completion(c: completion) -> bool:
-    from ..locking import try_wait_for_completion as _tw
-
     _need(c, completion, "try_wait_for_completion", "x")
-    return _tw(_ctx(), c)
+    return _locking.try_wait_for_completion(_ctx(), c)
 
 
 def DECLARE_WAIT_QUEUE_HEAD() -> wait_queue_head_t:  # noqa: N802
@@ -206,18 +186,14 @@ def init_waitqueue_head(wq: wait_queue_head_t) -> None:
 
 def wait_event(wq: wait_queue_head_t, condition: Callable[[], Any]) -> None:
     """Sleep until ``condition()`` is true; re-checked after every wake_up."""
-    from ..locking import wait_event as _we
-
     _need(wq, wait_queue_head_t, "wait_event", "wq_head")
-    _we(_ctx(), wq, condition)
+    _locking.wait_event(_ctx(), wq, condition)
 
 
 def wait_event_timeout(wq: wait_queue_head_t, condition: Callable[[], Any], timeout: int) -> int:
     """0 if the condition was still false after ``timeout`` jiffies, else jiffies left (>= 1)."""
-    from ..locking import wait_event as _we
-
     _need(wq, wait_queue_head_t, "wait_event_timeout", "wq_head")
-    return _we(_ctx(), wq, condition, int(timeout), "wait_event_timeout")
+    return _locking.wait_event(_ctx(), wq, condition, int(timeout), "wait_event_timeout")
 
 
 def wait_event_interruptible(wq: wait_queue_head_t, condition: Callable[[], Any]) -> int:
@@ -231,10 +207,8 @@ def wait_event_interruptible_timeout(wq: wait_queue_head_t, condition: Callable[
 
 
 def wake_up(wq: wait_queue_head_t) -> None:
-    from ..locking import wake_up as _wu
-
     _need(wq, wait_queue_head_t, "wake_up", "wq_head")
-    _wu(_ctx(), wq)
+    _locking.wake_up(_ctx(), wq)
 
 
 wake_up_interruptible = wake_up
