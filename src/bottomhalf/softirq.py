@@ -87,7 +87,12 @@ class Softirq:
     # ------------------------------------------------------------------
     # raising
     def raise_softirq_irqoff(self, ctx: ExecCtx, nr: int) -> None:
-        """Mark ``nr`` pending on this CPU; outside interrupt context, wake ksoftirqd."""
+        """Mark ``nr`` pending on this CPU; outside interrupt context, wake ksoftirqd.
+
+        The bodies of raise_softirq_irqoff_quiet() and wakeup_softirqd(),
+        inlined: every tasklet_schedule() comes here, and the two calls cost
+        4% of bench_tasklet_throughput.
+        """
         trace = self.kernel.trace
         if trace.on:
             trace.softirq_raise(ctx, nr)
@@ -99,15 +104,12 @@ class Softirq:
             if t is not None and t.state != TASK_RUNNING:
                 self.kernel.sched.wake_up_process(t)
 
-    def __raise_softirq_irqoff(self, ctx: ExecCtx, nr: int) -> None:
+    def raise_softirq_irqoff_quiet(self, ctx: ExecCtx, nr: int) -> None:
+        """__raise_softirq_irqoff: only the pending bit (and the tracepoint)."""
         trace = self.kernel.trace
         if trace.on:
             trace.softirq_raise(ctx, nr)
         self.pending[ctx.cpu] |= 1 << nr
-
-    def raise_softirq_irqoff_quiet(self, ctx: ExecCtx, nr: int) -> None:
-        """__raise_softirq_irqoff: only the pending bit (and the tracepoint)."""
-        self.__raise_softirq_irqoff(ctx, nr)
 
     def raise_softirq(self, ctx: ExecCtx, nr: int) -> None:
         engine = self.kernel.engine
