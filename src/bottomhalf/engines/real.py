@@ -374,9 +374,10 @@ class RealEngine(Engine):
                 c.irq_lock.release()
 
     def _run_irq(self, c: _RealCPU, fn: IrqFn, arg: Any) -> None:
-        """Run one hard interrupt on ``c``; the caller holds ``c.irq_lock``."""
+        """Run one hard interrupt on ``c``; the caller holds ``c.irq_lock``.
+        A thread that is not running on ``c`` takes it on a context of its own
+        for that CPU."""
         ctx = _local.ctx
-        saved = ctx
         if ctx is None or ctx.cpu != c.id:
             by = self._foreign.by_cpu
             if by is None:
@@ -385,15 +386,11 @@ class RealEngine(Engine):
             if ctx is None:
                 ctx = ExecCtx(self.kernel, c.idle, c.id, c.idle.ctx.preempt_count)
                 by[c.id] = ctx
-            _local.ctx = ctx
         ctx.irqs_off = True
-        c.in_irq += 1
         try:
-            self.kernel.do_irq(ctx, fn, arg)
+            self._run_irq_nested(c, ctx, fn, arg)
         finally:
-            c.in_irq -= 1
             ctx.irqs_off = False
-            _local.ctx = saved
 
     def local_irq_disable(self, ctx: ExecCtx) -> None:
         if ctx.irqs_off:
@@ -415,6 +412,7 @@ class RealEngine(Engine):
             self._drain(c)
 
     def _run_irq_nested(self, c: _RealCPU, ctx: ExecCtx, fn: IrqFn, arg: Any) -> None:
+        """Run one hard interrupt on ``ctx`` (of CPU ``c``), whose interrupts are off."""
         saved = _local.ctx
         _local.ctx = ctx
         c.in_irq += 1
