@@ -340,15 +340,7 @@ def wait_for_completion(ctx: ExecCtx, c: completion, timeout: int | None = None,
                         what: str = "wait_for_completion") -> int:
     k = ctx.kernel
     k.sched.might_sleep(ctx, what, depth=3)
-
-    def take() -> bool:
-        if c.done:
-            if c.done != UINT_MAX:
-                c.done -= 1
-            return True
-        return False
-
-    return _sleep_on(ctx, c, take, what, timeout)
+    return _sleep_on(ctx, c, lambda: _take_done(c), what, timeout)
 
 
 def completion_done(c: completion) -> bool:
@@ -359,13 +351,19 @@ def try_wait_for_completion(ctx: ExecCtx, c: completion) -> bool:
     raw = _raw_of(c, ctx)
     raw.acquire(ctx)
     try:
-        if c.done:
-            if c.done != UINT_MAX:
-                c.done -= 1
-            return True
-        return False
+        return _take_done(c)
     finally:
         raw.release(ctx)
+
+
+def _take_done(c: completion) -> bool:
+    """Under the completion's lock: consume one ``done`` (complete_all's
+    UINT_MAX is never used up); False if there is none."""
+    if not c.done:
+        return False
+    if c.done != UINT_MAX:
+        c.done -= 1
+    return True
 
 
 # ----------------------------------------------------------------------

@@ -169,10 +169,7 @@ class Sched:
             return MAX_SCHEDULE_TIMEOUT
         timers = self.kernel.timers
         if self.atomic(ctx):
-            # Cannot give the CPU away: burn it until the timer would have fired.
-            if ctx.preempt_count:
-                self.schedule_bug(ctx)
-            self.busy_wait(ctx, timers.timeout_ns(ctx, timeout))
+            self._busy_wait_atomic(ctx, timers.timeout_ns(ctx, timeout))
             task.state = TASK_RUNNING
             return 0
         expire = timeout + timers.jiffies()
@@ -199,9 +196,7 @@ class Sched:
         ``ns`` from now, or at the first local timer interrupt after ``min_ns``."""
         task = ctx.task
         if self.atomic(ctx):
-            if ctx.preempt_count:
-                self.schedule_bug(ctx)
-            self.busy_wait(ctx, ns)
+            self._busy_wait_atomic(ctx, ns)
             return
         woke = [False]
 
@@ -217,6 +212,13 @@ class Sched:
             self.sleep_until(ctx, lambda: woke[0], TASK_UNINTERRUPTIBLE, why)
         finally:
             hr.cancel(ctx, timer)
+
+    def _busy_wait_atomic(self, ctx: ExecCtx, ns: int) -> None:
+        """A timed sleep in atomic context cannot give the CPU away: report the
+        schedule() it would do (preemption off), then burn the time instead."""
+        if ctx.preempt_count:
+            self.schedule_bug(ctx, depth=3)
+        self.busy_wait(ctx, ns)
 
     def busy_wait(self, ctx: ExecCtx, ns: int) -> None:
         """Burn ``ns`` of CPU (mdelay/udelay/ndelay)."""
@@ -265,11 +267,14 @@ class Sched:
     # might_sleep and friends
     @staticmethod
     def atomic(ctx: ExecCtx) -> bool:
+        """Sleeping is not allowed: preemption or interrupts are off (the idle
+        loop's own preempt count excepted)."""
         return bool(ctx.preempt_count or ctx.irqs_off) and not (
             ctx.task.is_idle and not ctx.in_interrupt())
 
-    def schedule_bug(self, ctx: ExecCtx) -> None:
-        """__schedule_bug(): BUG: scheduling while atomic."""
+    def schedule_bug(self, ctx: ExecCtx, depth: int = 2) -> None:
+        """__schedule_bug(): BUG: scheduling while atomic; the stack is dumped
+        from ``depth`` frames up (the caller of schedule())."""
         from . import report
 
         task = ctx.task
@@ -280,7 +285,7 @@ class Sched:
         k.log_line(3, f"BUG: scheduling while atomic: {task.comm}/{task.pid}/"
                       f"0x{ctx.preempt_count + PREEMPT_OFFSET:08x}")
         k.log_line(4, "Modules linked in:" + k.modules.linked_in())
-        report.dump_stack(k, ctx, sys._getframe(2), 4)
+        report.dump_stack(k, ctx, sys._getframe(depth), 4)
         k.add_taint("W")
 
     def might_sleep(self, ctx: ExecCtx, what: str, depth: int = 2) -> bool:
@@ -289,9 +294,7 @@ class Sched:
         Returns True when the context is atomic (the caller may decide how to
         degrade), False when sleeping is fine.
         """
-        if not (ctx.preempt_count or ctx.irqs_off):
-            return False
-        if ctx.task.is_idle and not ctx.in_interrupt():
+        if not self.atomic(ctx):
             return False
         now = self.kernel.now_ns
         if self._last_splat_ns is None or now - self._last_splat_ns >= 1_000_000_000:
