@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from bottomhalf import Kernel
+from bottomhalf import linux as L
 from bottomhalf.linux import (
     BLOCK_SOFTIRQ,
     HI_SOFTIRQ,
@@ -38,6 +39,8 @@ from bottomhalf.linux import (
     udelay,
     work_struct,
 )
+
+from .conftest import messages
 
 MS = 1_000_000
 NAMES = ["HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER",
@@ -399,3 +402,27 @@ def test_softirqs_of_one_cpu_never_run_concurrently_on_real(real: Kernel) -> Non
         assert all(1 <= c <= per_cpu for c in counts[name]), name
     assert 2 <= runs["hi"] <= sum(counts["HI"])
     assert 2 <= runs["tasklet"] <= sum(counts["TASKLET"])
+
+
+def test_an_action_that_leaks_preempt_count_is_reported_and_repaired(sim: Kernel) -> None:
+    """A tasklet that returns with one more preempt_disable(): __do_softirq's
+    "huh, entered softirq ..." line (KERN_ERR), then the count is restored."""
+    t = L.tasklet_struct()
+    seen: list[int] = []
+
+    def leaky(data: int) -> None:
+        L.preempt_disable()
+        seen.append(L.preempt_count())
+
+    def body() -> int:
+        L.tasklet_init(t, leaky, 0)
+        L.local_bh_disable()
+        L.tasklet_schedule(t)
+        L.local_bh_enable()  # runs TASKLET here, at 0x101 (serving, local_bh_enable's count)
+        return L.preempt_count()
+
+    assert sim.call(body) == 0
+    assert seen == [0x102]
+    (huh,) = [m for m in messages(sim) if m.startswith("huh")]
+    assert re.fullmatch(r"huh, entered softirq 6 TASKLET [0-9a-f]{16} with "
+                        r"preempt_count 00000101, exited with 00000102\?", huh)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bottomhalf import Kernel
+from bottomhalf import linux as L
 from bottomhalf.errors import KernelHang, ModuleLoadError
 from bottomhalf.linux import (
     DECLARE_TASKLET,
@@ -502,3 +503,31 @@ def test_tasklet_tracepoints_name_module_symbols(kernel: Kernel) -> None:
         pid = kernel.sched.find("ksoftirqd/0")[0].pid
         prefix = f"     ksoftirqd/0-{pid:<7d} [000] ..s..     0.000000: "
         assert lines == [prefix + f"tasklet_entry: {body}", prefix + f"tasklet_exit: {body}"]
+
+
+def test_tasklet_init_on_a_queued_tasklet_warns_sched_not_set_once(sim: Kernel) -> None:
+    """tasklet_init() on a tasklet still queued clears SCHED: when its turn comes,
+    tasklet_clear_sched() WARN_ONCEs "tasklet SCHED state not set: func <fn>"
+    and the function does not run."""
+    t = tasklet_struct()
+    ran: list[int] = []
+
+    def fn(data: int) -> None:
+        ran.append(data)
+
+    def body() -> None:
+        for _ in range(2):
+            tasklet_init(t, fn, 0)
+            L.local_bh_disable()
+            tasklet_schedule(t)
+            tasklet_init(t, fn, 1)
+            L.local_bh_enable()
+
+    sim.call(body)
+    sim.run_until_idle()
+    assert ran == []
+    msgs = messages(sim)
+    assert [m for m in msgs if "SCHED state" in m] == [
+        f"tasklet SCHED state not set: func {fn.__name__}+0x0/0x{len(fn.__code__.co_code):x}"]
+    assert msgs[msgs.index("------------[ cut here ]------------") + 1].startswith(
+        "tasklet SCHED state not set")
