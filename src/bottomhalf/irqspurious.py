@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from .context import ExecCtx
 from .irqdesc import IRQ_HANDLED, IRQ_NONE, IRQ_WAKE_THREAD, IrqAction, IrqDesc
+from .timer import HZ
 
 if TYPE_CHECKING:
     from .irq import Irq
 
-HZ = 250
 SPURIOUS_DEFERRED = 0x80000000
 IRQ_COUNT_WINDOW = 100_000
 UNHANDLED_LIMIT = 99_900
