@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import report
 from .context import ExecCtx, current_ctx
-from .locking import complete, completion, wait_for_completion
+from .locking import complete, completion, debug_locks_off, wait_for_completion
 from .task import TASK_UNINTERRUPTIBLE
 from .timer import TIMER_IRQSAFE, timer_list
 
@@ -187,51 +187,21 @@ class FlushCancel:
                            "check_flush_dependency")
 
     def touch_wq_lockdep_map(self, ctx: ExecCtx, wq: workqueue_struct) -> None:
-        """lock_map_acquire((wq_completion)name) while a work item of ``wq`` holds it."""
+        """lock_map_acquire((wq_completion)name) while a work item of ``wq`` holds
+        it: lockdep's recursive-locking report, once per boot (debug_locks_off)."""
         worker = self.current_worker(ctx)
         if worker is None or worker.current_pwq is None or worker.current_pwq.wq is not wq:
             return
-        key = f"lockdep:{wq.name}"
-        if key in self.warned_once_set():
-            return
-        self.warned_once_set().add(key)
         k = self.kernel
-        task = ctx.task
-        lock = f"(wq_completion){wq.name}"
-        ptr = k.symbols.pointer(wq, "raw")
+        if not debug_locks_off(k):
+            return
         path, line = report.caller_location(k, sys._getframe(2))
-        lines = [
-            "",
-            "============================================",
-            "WARNING: possible recursive locking detected",
-            f"{report.UTS_RELEASE} {report.UTS_VERSION} {report.print_tainted(k)}",
-            "--------------------------------------------",
-            f"{task.comm}/{task.pid} is trying to acquire lock:",
-            f"{ptr} ({lock}){{+.+.}}-{{0:0}}, at: touch_wq_lockdep_map+0x0/0x0",
-            "",
-            "but task is already holding lock:",
-            f"{ptr} ({lock}){{+.+.}}-{{0:0}}, at: process_one_work+0x0/0x0",
-            "",
-            "other info that might help us debug this:",
-            " Possible unsafe locking scenario:",
-            "",
-            "       CPU0",
-            "       ----",
-            f"  lock({lock});",
-            f"  lock({lock});",
-            "",
-            " *** DEADLOCK ***",
-            "",
-            " May be due to missing lock nesting notation",
-            "",
-            f"bottomhalf: the work item {k.symbols.symbol(worker.current_func)} flushes its own "
-            f"workqueue {wq.name} at {path}:{line}",
-        ]
-        report.emit(k, 4, lines)
+        report.recursive_locking(k, ctx, f"(wq_completion){wq.name}", k.symbols.pointer(wq, "raw"),
+                                 "{0:0}", "touch_wq_lockdep_map+0x0/0x0",
+                                 "process_one_work+0x0/0x0")
+        k.log_line(4, f"bottomhalf: the work item {k.symbols.symbol(worker.current_func)} "
+                      f"flushes its own workqueue {wq.name} at {path}:{line}")
         k.add_taint("W")
-
-    def warned_once_set(self) -> set[str]:
-        return self.warned_once  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------
     # flush_workqueue and drain_workqueue
