@@ -512,22 +512,6 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         self.warned_once.add(key)
         self.kernel.warn(ctx, message, where=where)
 
-    def _inflight_done(self, ctx: ExecCtx, wq: workqueue_struct, color: int) -> None:
-        """An instance of ``color`` left the queue: wake flushers waiting for it."""
-        ci = wq.color_inflight
-        n = ci[color] - 1
-        if n:
-            ci[color] = n
-            return
-        del ci[color]
-        if wq.flushers:
-            oldest = min(ci) if ci else wq.color + 1
-            done = [f for f in wq.flushers if f[0] < oldest]
-            if done:
-                wq.flushers = [f for f in wq.flushers if f[0] >= oldest]
-                for _, t in done:
-                    self.kernel.sched.wake_up_process(t)
-
     # ------------------------------------------------------------------
     # execution (called by workers, with pool.lock held)
     def assign_work(self, ctx: ExecCtx, pool: WorkerPool, work: work_struct,
@@ -644,27 +628,33 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         worker.current_work = None
         worker.current_func = None
         worker.current_pwq = None
-        # pwq_dec_nr_in_flight(), inlined: activate the oldest inactive item
-        pwq.nr_in_flight -= 1
-        self.items_in_flight -= 1
-        if not is_barrier:
-            pwq.nr_active -= 1
-            if pwq.inactive:
-                self.pwq_activate(ctx, pwq)
-        ci = wq.color_inflight
-        n = ci[color] - 1
-        if n and not wq.flushers:
-            ci[color] = n
-        else:
-            self._inflight_done(ctx, wq, color)
+        self.pwq_dec_nr_in_flight(ctx, pwq, not is_barrier, color)
 
-    def pwq_dec_nr_in_flight(self, ctx: ExecCtx, pwq: pool_workqueue, counted: bool) -> None:
-        """An item left the pwq: activate the oldest inactive one (pool.lock held)."""
+    def pwq_dec_nr_in_flight(self, ctx: ExecCtx, pwq: pool_workqueue, counted: bool,
+                             color: int) -> None:
+        """An item of flush colour ``color`` left ``pwq`` (run or grabbed; pool.lock
+        held): if it ``counted`` in nr_active, activate the oldest inactive item;
+        if it was the last of its colour, wake the flushers waiting for it."""
         pwq.nr_in_flight -= 1
         self.items_in_flight -= 1
         if counted:
             pwq.nr_active -= 1
-            self.pwq_activate(ctx, pwq)
+            if pwq.inactive:
+                self.pwq_activate(ctx, pwq)
+        wq = pwq.wq
+        ci = wq.color_inflight
+        n = ci[color] - 1
+        if n:
+            ci[color] = n
+            return
+        del ci[color]
+        if wq.flushers:
+            oldest = min(ci) if ci else wq.color + 1
+            done = [f for f in wq.flushers if f[0] < oldest]
+            if done:
+                wq.flushers = [f for f in wq.flushers if f[0] >= oldest]
+                for _, t in done:
+                    self.kernel.sched.wake_up_process(t)
 
     def pwq_activate(self, ctx: ExecCtx, pwq: pool_workqueue) -> None:
         """pwq_activate_first_inactive() while max_active allows, then kick."""

@@ -61,8 +61,8 @@ class FlushCancel:
     if TYPE_CHECKING:  # provided by Workqueues; stubs here would shadow them in the MRO
         def _queue_work(self, ctx: ExecCtx, req_cpu: int, wq: workqueue_struct,
                         work: work_struct) -> None: ...
-        def _inflight_done(self, ctx: ExecCtx, wq: workqueue_struct, color: int) -> None: ...
-        def pwq_activate(self, ctx: ExecCtx, pwq: pool_workqueue) -> None: ...
+        def pwq_dec_nr_in_flight(self, ctx: ExecCtx, pwq: pool_workqueue, counted: bool,
+                                 color: int) -> None: ...
         def current_worker(self, ctx: ExecCtx) -> Worker | None: ...
         def warn_once(self, ctx: ExecCtx | None, key: str, message: str | None,
                       where: str) -> None: ...
@@ -319,12 +319,7 @@ class FlushCancel:
             self.lock.acquire(ctx)
             work.state = _W_GRABBED
             self.lock.release(ctx)
-            pwq.nr_in_flight -= 1
-            self.items_in_flight -= 1
-            if st != _W_INACTIVE:
-                pwq.nr_active -= 1
-                self.pwq_activate(ctx, pwq)
-            self._inflight_done(ctx, pwq.wq, work.color)
+            self.pwq_dec_nr_in_flight(ctx, pwq, st != _W_INACTIVE, work.color)
             return True
         finally:
             pool.lock.release(ctx)
