@@ -521,24 +521,24 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         collision = pool.busy.get(id(work))
         if collision is not None and collision is not worker \
                 and collision.current_func is work.func:
-            self._move_linked(pool.worklist, work, collision.scheduled)
+            self._move_linked(pool.worklist, work, collision.scheduled, W_SCHEDULED)
             return False
-        self._move_linked(pool.worklist, work, worker.scheduled)
+        self._move_linked(pool.worklist, work, worker.scheduled, W_SCHEDULED)
         return True
 
     def _move_linked(self, src: deque[work_struct], work: work_struct,
-                     dst: deque[work_struct]) -> None:
-        if src and src[0] is work:
-            src.popleft()
-        else:
-            src.remove(work)
-        dst.append(work)
-        work.state = W_SCHEDULED
-        while work.linked and src:
-            nxt = src.popleft()
-            dst.append(nxt)
-            nxt.state = W_SCHEDULED
-            work = nxt
+                     dst: deque[work_struct], state: int) -> None:
+        """move_linked_works(): move ``work`` and the barriers linked behind it
+        (each the next entry of ``src``) to the tail of ``dst``."""
+        i = 0 if src[0] is work else src.index(work)
+        del src[i]
+        while True:
+            dst.append(work)
+            work.state = state
+            if not work.linked or i >= len(src):
+                return
+            work = src[i]
+            del src[i]
 
     def process_scheduled_works(self, ctx: ExecCtx, pool: WorkerPool, worker: Worker) -> None:
         scheduled = worker.scheduled
@@ -657,23 +657,20 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
                     self.kernel.sched.wake_up_process(t)
 
     def pwq_activate(self, ctx: ExecCtx, pwq: pool_workqueue) -> None:
-        """pwq_activate_first_inactive() while max_active allows, then kick."""
-        pool = pwq.pool
-        trace = self.kernel.trace
+        """pwq_activate_first_inactive() while max_active allows."""
         while pwq.inactive and pwq.nr_active < pwq.wq.max_active:
-            work = pwq.inactive.popleft()
-            pwq.nr_active += 1
-            if trace.on:
-                trace.workqueue_activate_work(ctx, work)
-            if not pool.worklist:
-                pool.watchdog_ts = self.kernel.now_ns
-                if not self.watchdog_armed:
-                    self.arm_watchdog(ctx)
-            work.state = W_ACTIVE
-            pool.worklist.append(work)
-            while work.linked and pwq.inactive:
-                nxt = pwq.inactive.popleft()
-                nxt.state = W_ACTIVE
-                pool.worklist.append(nxt)
-                work = nxt
-            pool.kick_pool(ctx)
+            self.pwq_activate_work(ctx, pwq, pwq.inactive[0])
+
+    def pwq_activate_work(self, ctx: ExecCtx, pwq: pool_workqueue, work: work_struct) -> None:
+        """Move an inactive item, with the barriers linked to it, to the worklist,
+        where it counts in nr_active; then kick the pool (pool.lock held)."""
+        pool = pwq.pool
+        pwq.nr_active += 1
+        if self.kernel.trace.on:
+            self.kernel.trace.workqueue_activate_work(ctx, work)
+        if not pool.worklist:
+            pool.watchdog_ts = self.kernel.now_ns
+            if not self.watchdog_armed:
+                self.arm_watchdog(ctx)
+        self._move_linked(pwq.inactive, work, pool.worklist, W_ACTIVE)
+        pool.kick_pool(ctx)

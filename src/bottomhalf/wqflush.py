@@ -61,6 +61,8 @@ class FlushCancel:
     if TYPE_CHECKING:  # provided by Workqueues; stubs here would shadow them in the MRO
         def _queue_work(self, ctx: ExecCtx, req_cpu: int, wq: workqueue_struct,
                         work: work_struct) -> None: ...
+        def pwq_activate_work(self, ctx: ExecCtx, pwq: pool_workqueue,
+                              work: work_struct) -> None: ...
         def pwq_dec_nr_in_flight(self, ctx: ExecCtx, pwq: pool_workqueue, counted: bool,
                                  color: int) -> None: ...
         def current_worker(self, ctx: ExecCtx) -> Worker | None: ...
@@ -298,20 +300,12 @@ class FlushCancel:
             st = work.state
             if work.pwq is not pwq or st not in (_W_INACTIVE, _W_ACTIVE, _W_SCHEDULED):
                 return False
-            lst = self._list_of(work)
-            idx = lst.index(work)
-            del lst[idx]
-            if st == _W_INACTIVE and work.linked:
-                # Barriers linked to an inactive item go to the worklist, as they
-                # never count in nr_active.
-                while idx < len(lst) and lst[idx].is_barrier:
-                    b = lst[idx]
-                    del lst[idx]
-                    b.state = _W_ACTIVE
-                    pool.worklist.append(b)
-                    if not b.linked:
-                        break
-                pool.kick_pool(ctx)
+            if st == _W_INACTIVE:
+                # Barriers linked to an inactive item must not stay on the
+                # inactive list (they never count in nr_active): activate the
+                # item with them, then grab it from the worklist, as Linux does.
+                self.pwq_activate_work(ctx, pwq, work)
+            self._list_of(work).remove(work)
             work.linked = False
             work.pwq = None
             work.last_pool = pool
@@ -319,7 +313,7 @@ class FlushCancel:
             self.lock.acquire(ctx)
             work.state = _W_GRABBED
             self.lock.release(ctx)
-            self.pwq_dec_nr_in_flight(ctx, pwq, st != _W_INACTIVE, work.color)
+            self.pwq_dec_nr_in_flight(ctx, pwq, True, work.color)
             return True
         finally:
             pool.lock.release(ctx)
