@@ -61,6 +61,37 @@ from .context import ExecCtx
 from .locking import completion
 from .task import PF_WQ_WORKER
 from .timer import INITIAL_JIFFIES, TICK_NSEC, timer_list
+from .wqdefs import *  # noqa: F403 - re-exported: workqueue.h's constants live there
+from .wqdefs import (
+    INT_MAX,
+    PWQ_NR_STATS,
+    PWQ_STAT_COMPLETED,
+    PWQ_STAT_CPU_TIME,
+    PWQ_STAT_STARTED,
+    W_ACTIVE,
+    W_GRABBED,
+    W_IDLE,
+    W_INACTIVE,
+    W_SCHEDULED,
+    W_STUCK,
+    WORK_CPU_UNBOUND,
+    WQ_BH,
+    WQ_CPU_INTENSIVE,
+    WQ_DFL_ACTIVE,
+    WQ_FREEZABLE,
+    WQ_HIGHPRI,
+    WQ_MAX_ACTIVE,
+    WQ_MEM_RECLAIM,
+    WQ_NAME_LEN,
+    WQ_PERCPU,
+    WQ_POWER_EFFICIENT,
+    WQ_SYSFS,
+    WQ_UNBOUND,
+    WQF_BH_ALLOWS,
+    WQF_DESTROYING,
+    WQF_DRAINING,
+    WQF_ORDERED,
+)
 from .wqflush import FlushCancel
 from .wqpool import (
     WORKER_CPU_INTENSIVE,
@@ -75,62 +106,6 @@ from .wqwatchdog import Watchdog
 
 if TYPE_CHECKING:
     from .kernel import Kernel
-
-NR_CPUS = 8192  # CONFIG_NR_CPUS of Debian's amd64 kernels
-WORK_CPU_UNBOUND = NR_CPUS
-
-WQ_BH = 1 << 0
-WQ_UNBOUND = 1 << 1
-WQ_FREEZABLE = 1 << 2
-WQ_MEM_RECLAIM = 1 << 3
-WQ_HIGHPRI = 1 << 4
-WQ_CPU_INTENSIVE = 1 << 5
-WQ_SYSFS = 1 << 6
-WQ_POWER_EFFICIENT = 1 << 7
-WQ_PERCPU = 1 << 8
-__WQ_DESTROYING = 1 << 15
-__WQ_DRAINING = 1 << 16
-__WQ_ORDERED = 1 << 17
-__WQ_LEGACY = 1 << 18
-__WQ_BH_ALLOWS = WQ_BH | WQ_HIGHPRI | WQ_PERCPU
-# Aliases usable inside class bodies (where __NAME would be name-mangled).
-WQF_DESTROYING = __WQ_DESTROYING
-WQF_DRAINING = __WQ_DRAINING
-WQF_ORDERED = __WQ_ORDERED
-WQF_LEGACY = __WQ_LEGACY
-WQF_BH_ALLOWS = __WQ_BH_ALLOWS
-
-WQ_MAX_ACTIVE = 2048
-WQ_UNBOUND_MAX_ACTIVE = WQ_MAX_ACTIVE
-WQ_DFL_ACTIVE = WQ_MAX_ACTIVE // 2
-WQ_DFL_MIN_ACTIVE = 8
-WQ_NAME_LEN = 32
-WORK_OFFQ_DISABLE_MAX = (1 << 16) - 1
-INT_MAX = 0x7FFFFFFF
-
-WORK_BUSY_PENDING = 1 << 0
-WORK_BUSY_RUNNING = 1 << 1
-
-# Where a work item is (the PENDING bit is "state != W_IDLE").
-W_IDLE = 0
-W_TIMER = 1  # delayed work: timer armed
-W_INACTIVE = 2  # on pwq.inactive (over max_active)
-W_ACTIVE = 3  # on pool.worklist
-W_SCHEDULED = 4  # on a worker's scheduled list
-W_STUCK = 5  # PENDING set but dropped (destroyed/draining queue): stuck until re-init
-W_GRABBED = 6  # PENDING owned by a canceller or queuer in progress
-
-# pool_workqueue stats (enum pool_workqueue_stats)
-PWQ_STAT_STARTED = 0
-PWQ_STAT_COMPLETED = 1
-PWQ_STAT_CPU_TIME = 2
-PWQ_STAT_CPU_INTENSIVE = 3
-PWQ_STAT_CM_WAKEUP = 4
-PWQ_STAT_REPATRIATED = 5
-PWQ_STAT_MAYDAY = 6
-PWQ_STAT_RESCUED = 7
-PWQ_NR_STATS = 8
-
 
 class work_struct:  # noqa: N801 - the kernel's name
     """struct work_struct.  Construct empty, then INIT_WORK()."""

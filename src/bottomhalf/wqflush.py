@@ -34,16 +34,25 @@ from .context import ExecCtx, current_ctx
 from .locking import complete, completion, debug_locks_off, wait_for_completion
 from .task import TASK_UNINTERRUPTIBLE
 from .timer import TIMER_IRQSAFE, timer_list
+from .wqdefs import (
+    W_ACTIVE,
+    W_GRABBED,
+    W_IDLE,
+    W_INACTIVE,
+    W_SCHEDULED,
+    W_STUCK,
+    W_TIMER,
+    WORK_CPU_UNBOUND,
+    WORK_OFFQ_DISABLE_MAX,
+    WQ_MEM_RECLAIM,
+    WQF_DRAINING,
+    WQF_LEGACY,
+)
 
 if TYPE_CHECKING:
     from .kernel import Kernel
     from .workqueue import delayed_work, pool_workqueue, work_struct, workqueue_struct
     from .wqpool import Worker
-
-WORK_OFFQ_DISABLE_MAX = (1 << 16) - 1
-_W_IDLE, _W_TIMER, _W_INACTIVE, _W_ACTIVE, _W_SCHEDULED, _W_STUCK, _W_GRABBED = range(7)
-WORK_CPU_UNBOUND = 8192
-
 
 def wq_barrier_func(work: work_struct) -> None:
     """The function of flush_work()'s barrier: complete the flusher's wait."""
@@ -111,7 +120,7 @@ class FlushCancel:
         try:
             worker = None
             pwq = work.pwq
-            if pwq is not None and work.state in (_W_INACTIVE, _W_ACTIVE, _W_SCHEDULED):
+            if pwq is not None and work.state in (W_INACTIVE, W_ACTIVE, W_SCHEDULED):
                 if pwq.pool is not pool:
                     return None
             else:
@@ -135,7 +144,7 @@ class FlushCancel:
             barr.color = wq.color
             wq.color_inflight[wq.color] = wq.color_inflight.get(wq.color, 0) + 1
             if worker is not None:
-                barr.state = _W_SCHEDULED
+                barr.state = W_SCHEDULED
                 worker.scheduled.appendleft(barr)
             else:
                 lst = self._list_of(work)
@@ -155,9 +164,9 @@ class FlushCancel:
     def _list_of(self, work: work_struct) -> deque[work_struct]:
         pwq = work.pwq
         assert pwq is not None
-        if work.state == _W_INACTIVE:
+        if work.state == W_INACTIVE:
             return pwq.inactive
-        if work.state == _W_ACTIVE:
+        if work.state == W_ACTIVE:
             return pwq.pool.worklist
         for w in pwq.pool.all_workers():
             if work in w.scheduled:
@@ -172,8 +181,6 @@ class FlushCancel:
     def check_flush_dependency(self, ctx: ExecCtx, wq: workqueue_struct,
                                work: work_struct | None, from_cancel: bool) -> None:
         """WARN_ONCE when a WQ_MEM_RECLAIM worker flushes a !WQ_MEM_RECLAIM queue."""
-        from .workqueue import WQ_MEM_RECLAIM, WQF_LEGACY
-
         if from_cancel or wq.flags & WQ_MEM_RECLAIM:
             return
         worker = self.current_worker(ctx)
@@ -230,8 +237,6 @@ class FlushCancel:
         k.sched.sleep_until(ctx, flushed, TASK_UNINTERRUPTIBLE, f"{what}({wq.name})")
 
     def drain_workqueue(self, ctx: ExecCtx, wq: workqueue_struct) -> None:
-        from .workqueue import WQF_DRAINING
-
         k = self.kernel
         k.sched.might_sleep(ctx, "drain_workqueue", depth=3)
         wq.lock.acquire(ctx)
@@ -265,23 +270,23 @@ class FlushCancel:
         0 if it was idle.  Either way the caller owns PENDING on return."""
         k = self.kernel
         lock = self.lock
-        if is_dwork and work.dwork is not None and work.state == _W_TIMER:
+        if is_dwork and work.dwork is not None and work.state == W_TIMER:
             if k.timers.del_timer(ctx, work.dwork.timer):
                 lock.acquire(ctx)
-                work.state = _W_GRABBED
+                work.state = W_GRABBED
                 lock.release(ctx)
                 return 1
         while True:
             lock.acquire(ctx)
             st = work.state
-            if st == _W_IDLE:
-                work.state = _W_GRABBED
+            if st == W_IDLE:
+                work.state = W_GRABBED
                 lock.release(ctx)
                 return 0
-            if st == _W_STUCK or st == _W_TIMER:
+            if st == W_STUCK or st == W_TIMER:
                 # A dropped item, or (not a delayed-work cancel) a timer-armed one:
                 # PENDING is taken as it is, the timer left alone as Linux does.
-                work.state = _W_GRABBED
+                work.state = W_GRABBED
                 lock.release(ctx)
                 return 1
             lock.release(ctx)
@@ -298,9 +303,9 @@ class FlushCancel:
         pool.lock.acquire(ctx)
         try:
             st = work.state
-            if work.pwq is not pwq or st not in (_W_INACTIVE, _W_ACTIVE, _W_SCHEDULED):
+            if work.pwq is not pwq or st not in (W_INACTIVE, W_ACTIVE, W_SCHEDULED):
                 return False
-            if st == _W_INACTIVE:
+            if st == W_INACTIVE:
                 # Barriers linked to an inactive item must not stay on the
                 # inactive list (they never count in nr_active): activate the
                 # item with them, then grab it from the worklist, as Linux does.
@@ -311,7 +316,7 @@ class FlushCancel:
             work.last_pool = pool
             work.bh = pool.is_bh
             self.lock.acquire(ctx)
-            work.state = _W_GRABBED
+            work.state = W_GRABBED
             self.lock.release(ctx)
             self.pwq_dec_nr_in_flight(ctx, pwq, True, work.color)
             return True
@@ -320,8 +325,8 @@ class FlushCancel:
 
     def release_pending(self, ctx: ExecCtx, work: work_struct) -> None:
         self.lock.acquire(ctx)
-        if work.state == _W_GRABBED:
-            work.state = _W_IDLE
+        if work.state == W_GRABBED:
+            work.state = W_IDLE
         self.lock.release(ctx)
 
     def cancel_work(self, ctx: ExecCtx, work: work_struct, is_dwork: bool = False,
@@ -372,14 +377,14 @@ class FlushCancel:
     def queue_delayed_work_on(self, ctx: ExecCtx, cpu: int, wq: workqueue_struct,
                               dwork: delayed_work, delay: int) -> bool:
         work = dwork.work
-        if work.state != _W_IDLE:
+        if work.state != W_IDLE:
             return False
         lock = self.lock
         lock.acquire(ctx)
-        if work.state != _W_IDLE or work.disable:
+        if work.state != W_IDLE or work.disable:
             lock.release(ctx)
             return False
-        work.state = _W_GRABBED
+        work.state = W_GRABBED
         lock.release(ctx)
         self._queue_delayed_work(ctx, cpu, wq, dwork, delay)
         return True
@@ -397,7 +402,7 @@ class FlushCancel:
             t.function = self._delayed_work_timer_fn
             t.flags |= TIMER_IRQSAFE
         self.lock.acquire(ctx)
-        dwork.work.state = _W_TIMER
+        dwork.work.state = W_TIMER
         self.lock.release(ctx)
         k.timers.mod_timer(ctx, t, k.timers.jiffies() + delay,
                            cpu=None if cpu == WORK_CPU_UNBOUND else cpu)
@@ -408,10 +413,10 @@ class FlushCancel:
         dwork = container_of_timer(t)
         work = dwork.work
         self.lock.acquire(ctx)
-        if work.state != _W_TIMER:
+        if work.state != W_TIMER:
             self.lock.release(ctx)
             return
-        work.state = _W_GRABBED
+        work.state = W_GRABBED
         self.lock.release(ctx)
         assert dwork.wq is not None
         self._queue_work(ctx, dwork.cpu, dwork.wq, work)
@@ -430,9 +435,9 @@ class FlushCancel:
     def flush_delayed_work(self, ctx: ExecCtx, dwork: delayed_work) -> bool:
         k = self.kernel
         work = dwork.work
-        if work.state == _W_TIMER and k.timers.del_timer_sync(ctx, dwork.timer, internal=True):
+        if work.state == W_TIMER and k.timers.del_timer_sync(ctx, dwork.timer, internal=True):
             self.lock.acquire(ctx)
-            work.state = _W_GRABBED
+            work.state = W_GRABBED
             self.lock.release(ctx)
             assert dwork.wq is not None
             self._queue_work(ctx, dwork.cpu, dwork.wq, work)

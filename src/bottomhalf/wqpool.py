@@ -38,6 +38,8 @@ from .context import ExecCtx
 from .engines.base import HrTimer
 from .softirq import HI_SOFTIRQ, TASKLET_SOFTIRQ
 from .task import PF_KTHREAD, PF_WQ_WORKER, TASK_INTERRUPTIBLE, TASK_RUNNING, Task
+from .timer import TICK_NSEC
+from .wqdefs import PWQ_STAT_CM_WAKEUP, PWQ_STAT_CPU_INTENSIVE, PWQ_STAT_CPU_TIME
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -57,14 +59,7 @@ POOL_BH = 1 << 0
 POOL_MANAGER_ACTIVE = 1 << 1
 POOL_DISASSOCIATED = 1 << 2
 
-IDLE_WORKER_TIMEOUT_NS = 300 * 1_000_000_000
 BH_WORKER_RESTARTS = 10
-TICK_USEC = 4000  # 1_000_000 / HZ
-TICK_NSEC = TICK_USEC * 1000
-
-PWQ_STAT_CPU_TIME = 2
-PWQ_STAT_CPU_INTENSIVE = 3
-PWQ_STAT_CM_WAKEUP = 4
 
 
 class Worker:
@@ -403,7 +398,7 @@ class HogCheck:
         if pwq is None or worker.task is None:
             return
         if self.sim:
-            pwq.stats[PWQ_STAT_CPU_TIME] += TICK_USEC  # sampled at the tick (real measures it)
+            pwq.stats[PWQ_STAT_CPU_TIME] += TICK_NSEC // 1000  # sampled at the tick (real measures it)
         thresh = self.hog_thresh_us()
         if not thresh or worker.flags & WORKER_NOT_RUNNING or worker.sleeping:
             return

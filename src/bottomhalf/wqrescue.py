@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING
 
 from .context import ExecCtx
 from .task import PF_KTHREAD, PF_WQ_WORKER, TASK_INTERRUPTIBLE, TASK_RUNNING
-from .timer import HZ, timer_list
+from .timer import HZ, TICK_NSEC, timer_list
+from .wqdefs import PWQ_STAT_MAYDAY, PWQ_STAT_RESCUED
 from .wqpool import POOL_MANAGER_ACTIVE, WORKER_PREP, Worker, WorkerPool
 
 if TYPE_CHECKING:
@@ -42,9 +43,6 @@ MAYDAY_INITIAL_TIMEOUT = max(HZ // 100, 2)
 MAYDAY_INTERVAL = HZ // 10
 CREATE_COOLDOWN = HZ
 IDLE_WORKER_TIMEOUT = 300 * HZ
-
-PWQ_STAT_MAYDAY = 6
-PWQ_STAT_RESCUED = 7
 
 
 class Forward:
@@ -191,9 +189,9 @@ class Forward:
         now = k.now_ns
         while pool.too_many_workers() and pool.idle_list:
             w = pool.idle_list[-1]  # idle the longest
-            expires = w.last_active_ns + IDLE_WORKER_TIMEOUT * (1_000_000_000 // HZ)
+            expires = w.last_active_ns + IDLE_WORKER_TIMEOUT * TICK_NSEC
             if now < expires:
-                left = (expires - now + (1_000_000_000 // HZ) - 1) // (1_000_000_000 // HZ)
+                left = -(-(expires - now) // TICK_NSEC)  # round up
                 k.timers.mod_timer(ctx, self.idle_timers[pool.id], k.timers.jiffies() + left)
                 break
             pool.destroy_worker(ctx, w)
