@@ -13,6 +13,7 @@ from ..workqueue import (
     __WQ_ORDERED,
     W_IDLE,
     WORK_CPU_UNBOUND,
+    WORKER_DESC_LEN,
     WQ_FREEZABLE,
     WQ_MEM_RECLAIM,
     WQ_UNBOUND,
@@ -382,7 +383,7 @@ def set_worker_desc(fmt: str, *args: Any) -> None:
     if w is not None:
         from ..printk import vsprintf
 
-        w.desc = (vsprintf(fmt, args) if args or "%" in fmt else fmt)[:23]
+        w.desc = (vsprintf(fmt, args) if args or "%" in fmt else fmt)[:WORKER_DESC_LEN - 1]
 
 
 def workqueue_set_max_active(wq: AnyWq, max_active: int) -> None:
