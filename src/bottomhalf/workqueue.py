@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 from .context import ExecCtx
 from .locking import completion
 from .task import PF_WQ_WORKER
-from .timer import INITIAL_JIFFIES, TICK_NSEC, timer_list
+from .timer import INITIAL_JIFFIES, TICK_NSEC, TIMER_IRQSAFE, timer_list
 from .wqdefs import *  # noqa: F403 - re-exported: workqueue.h's constants live there
 from .wqdefs import (
     INT_MAX,
@@ -92,7 +92,7 @@ from .wqdefs import (
     WQF_DRAINING,
     WQF_ORDERED,
 )
-from .wqflush import FlushCancel
+from .wqflush import FlushCancel, delayed_work_timer_fn
 from .wqpool import (
     WORKER_CPU_INTENSIVE,
     BhPools,
@@ -115,13 +115,18 @@ class work_struct:  # noqa: N801 - the kernel's name
                  "__weakref__", "_bh_container")
 
     def __init__(self) -> None:
-        self.func: Callable[[work_struct], Any] | None = None
+        self.dwork: delayed_work | None = None
+        self.init(None)
+
+    def init(self, func: Callable[[work_struct], Any] | None) -> None:
+        """__INIT_WORK(): a fresh, idle item with no history (the containing
+        delayed_work, if any, is kept)."""
+        self.func = func
         self.state = W_IDLE
         self.pwq: pool_workqueue | None = None  # L: set while queued
         self.last_pool: WorkerPool | None = None  # W: the pool it last ran on
         self.color = 0  # the flush colour of the queued instance
         self.disable = 0  # W: disable depth
-        self.dwork: delayed_work | None = None
         self.linked = False  # L: the next entry of my list is a barrier linked to me
         self.barrier_done: completion | None = None
         self.barrier_task: Any = None
@@ -150,8 +155,17 @@ class delayed_work:  # noqa: N801 - the kernel's name
         self.work.dwork = self
         self.timer = timer_list()
         self.timer._bh_container = self
+        self.timer.function = delayed_work_timer_fn
+        self.timer.flags = TIMER_IRQSAFE
         self.wq: workqueue_struct | None = None
         self.cpu = WORK_CPU_UNBOUND
+
+    def init(self, func: Callable[[work_struct], Any], timer_flags: int) -> None:
+        """__INIT_DELAYED_WORK(): INIT_WORK() and set the timer up to queue it.
+        The timer must not be pending (the caller takes it off its wheel)."""
+        self.work.init(func)
+        self.timer.function = delayed_work_timer_fn
+        self.timer.flags = TIMER_IRQSAFE | timer_flags
 
     def __repr__(self) -> str:
         return f"<delayed_work {getattr(self.work.func, '__name__', None)}>"

@@ -33,7 +33,7 @@ from . import report
 from .context import ExecCtx, current_ctx
 from .locking import complete, completion, debug_locks_off, wait_for_completion
 from .task import TASK_UNINTERRUPTIBLE
-from .timer import TIMER_IRQSAFE, timer_list
+from .timer import timer_list
 from .wqdefs import (
     W_ACTIVE,
     W_GRABBED,
@@ -397,29 +397,11 @@ class FlushCancel:
         k = self.kernel
         dwork.wq = wq
         dwork.cpu = cpu
-        t = dwork.timer
-        if t.function is None:
-            t.function = self._delayed_work_timer_fn
-            t.flags |= TIMER_IRQSAFE
         self.lock.acquire(ctx)
         dwork.work.state = W_TIMER
         self.lock.release(ctx)
-        k.timers.mod_timer(ctx, t, k.timers.jiffies() + delay,
+        k.timers.mod_timer(ctx, dwork.timer, k.timers.jiffies() + delay,
                            cpu=None if cpu == WORK_CPU_UNBOUND else cpu)
-
-    def _delayed_work_timer_fn(self, t: timer_list) -> None:
-        """delayed_work_timer_fn(): queue the item from the TIMER softirq."""
-        ctx = self.kernel.current_ctx()
-        dwork = container_of_timer(t)
-        work = dwork.work
-        self.lock.acquire(ctx)
-        if work.state != W_TIMER:
-            self.lock.release(ctx)
-            return
-        work.state = W_GRABBED
-        self.lock.release(ctx)
-        assert dwork.wq is not None
-        self._queue_work(ctx, dwork.cpu, dwork.wq, work)
 
     def mod_delayed_work_on(self, ctx: ExecCtx, cpu: int, wq: workqueue_struct,
                             dwork: delayed_work, delay: int) -> bool:
@@ -442,6 +424,22 @@ class FlushCancel:
             assert dwork.wq is not None
             self._queue_work(ctx, dwork.cpu, dwork.wq, work)
         return self.flush_work(ctx, work)
+
+
+def delayed_work_timer_fn(t: timer_list) -> None:
+    """The timer function of every delayed_work: queue the item from the TIMER softirq."""
+    ctx = current_ctx()
+    wqs = ctx.kernel.wq
+    dwork = container_of_timer(t)
+    work = dwork.work
+    wqs.lock.acquire(ctx)
+    if work.state != W_TIMER:
+        wqs.lock.release(ctx)
+        return
+    work.state = W_GRABBED
+    wqs.lock.release(ctx)
+    assert dwork.wq is not None
+    wqs._queue_work(ctx, dwork.cpu, dwork.wq, work)
 
 
 def container_of_timer(t: timer_list) -> delayed_work:

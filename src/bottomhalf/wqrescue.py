@@ -177,7 +177,7 @@ class Forward:
             t.housekeeping = True
             t.function = lambda _t: self.idle_worker_timeout(pool)
             self.idle_timers[pool.id] = t
-        if t.base_cpu < 0:
+        if t.entry is None:  # not pending
             k = self.kernel
             c = ctx if ctx is not None else k.current_ctx()
             k.timers.mod_timer(c, t, k.timers.jiffies() + IDLE_WORKER_TIMEOUT)
