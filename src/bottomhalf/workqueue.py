@@ -276,7 +276,6 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         self.busy_workers: dict[Worker, None] = {}  # workers executing an item (tick check)
         self.hog_counts: dict[Any, int] = {}  # wq_cpu_intensive_report's per-function counts
         self.sim = kernel.engine.name == "sim"
-        Forward.__init__(self)
         Watchdog.__init__(self)
 
     def _new_pool(self, cpu: int, nice: int, bh: bool) -> WorkerPool:

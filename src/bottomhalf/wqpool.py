@@ -38,7 +38,7 @@ from .context import ExecCtx
 from .engines.base import HrTimer
 from .softirq import HI_SOFTIRQ, TASKLET_SOFTIRQ
 from .task import PF_KTHREAD, PF_WQ_WORKER, TASK_INTERRUPTIBLE, TASK_RUNNING, Task
-from .timer import TICK_NSEC
+from .timer import TICK_NSEC, timer_list
 from .wqdefs import PWQ_STAT_CM_WAKEUP, PWQ_STAT_CPU_INTENSIVE, PWQ_STAT_CPU_TIME
 
 if TYPE_CHECKING:
@@ -106,6 +106,13 @@ class Worker:
         return f"<Worker {self.name()} flags={self.flags:#x}>"
 
 
+def _housekeeping_timer(fn: Callable[[timer_list], Any]) -> timer_list:
+    t = timer_list()
+    t.housekeeping = True  # kernel bookkeeping: does not keep a sim run going
+    t.function = fn
+    return t
+
+
 class WorkerPool:
     """struct worker_pool."""
 
@@ -134,6 +141,9 @@ class WorkerPool:
         self.refcnt = 1
         self.bh_worker: Worker | None = None
         self.irq_work: HrTimer | None = None  # bh_pool_irq_works: kicks from other CPUs
+        # init_worker_pool(): the idle-cull and mayday timers (wqrescue).
+        self.idle_timer = _housekeeping_timer(lambda _t: wqs.idle_worker_timeout(self))
+        self.mayday_timer = _housekeeping_timer(lambda _t: wqs.pool_mayday_timeout(self))
         if bh:
             self.bh_worker = Worker(self, 0)
             self.bh_worker.flags = WORKER_PREP | WORKER_UNBOUND
