@@ -33,10 +33,10 @@ The rules kept exactly:
   set, while ``queue_work`` still returns True.
 
 Simplifications: one NUMA node and one affinity pod, so an unbound queue has
-one pwq; flush colours are replaced by a per-queue sequence number (a flush
-waits for every instance queued before it, which is what colours give);
-local IRQs are disabled around queueing only while tracing, where the trace
-flags show it; the ``cond_resched()`` after each item is made only on sim
+one pwq; flush colours are counted per workqueue (``color_inflight``) rather
+than per pwq, and are not limited to WORK_NR_COLORS; local IRQs are disabled
+around queueing only while tracing, where the trace flags show it; the
+``cond_resched()`` after each item is made only on sim
 (the real engine's threads are preempted by the OS).  ``dispatch_ns`` is
 ours: the time an item was handed to a worker, which workqueue.rst's
 timelines call START.
@@ -46,8 +46,7 @@ Locking legend (as workqueue.c's):
      off-queue state of an item (``state``, ``disable``, ``last_pool``).
   L: ``pool.lock`` - the lists an item sits on, ``pwq.nr_active``,
      ``pwq.inactive``, workers' ``current_*`` and ``scheduled``.
-  Q: ``wq.lock`` - a workqueue's flags, its in-flight sequence numbers and
-     its flushers.
+  Q: ``wq.lock`` - a workqueue's flags, its flush colours and its flushers.
 """
 
 from __future__ import annotations
@@ -201,7 +200,6 @@ class workqueue_struct:  # noqa: N801 - the kernel's name
         self.rescuer: Worker | None = None
         self.maydays: list[pool_workqueue] = []
         self.lock = wqs.kernel.engine.new_raw_lock()
-        self.seq = 0  # Q: how many times something was queued (drain watches it)
         # Flush colours (Linux's work colours): every queued instance takes the
         # current colour; flush_workqueue() moves to a new one and waits until
         # no instance of an older colour is in flight.
@@ -423,7 +421,7 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
                     work: work_struct) -> None:
         """__queue_work(): put an item whose PENDING the caller owns on its pool."""
         k = self.kernel
-        if wq.flags & (WQF_DESTROYING | WQF_DRAINING) or wq.destroyed:
+        if wq.flags & (WQF_DESTROYING | WQF_DRAINING):  # destroyed queues keep DESTROYING
             if not self.is_chained_work(ctx, wq):
                 sym = k.symbols.symbol
                 self.warn_once(ctx, "__queue_work",
@@ -459,7 +457,6 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         pool.lock.acquire(ctx)
         if trace.on:
             trace.workqueue_queue_work(ctx, work, wq, req_cpu, pool.cpu)
-        wq.seq += 1
         color = work.color = wq.color
         ci = wq.color_inflight
         ci[color] = ci.get(color, 0) + 1
@@ -608,7 +605,6 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         pool.lock.acquire(ctx)
         if worker.flags & WORKER_CPU_INTENSIVE:
             pool.worker_clr_flags(worker, WORKER_CPU_INTENSIVE)
-        worker.last_func = func
         del pool.busy[id(work)]
         if task is not None:
             del self.busy_workers[worker]

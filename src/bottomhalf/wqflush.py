@@ -5,7 +5,8 @@ Mirrors the second half of kernel/workqueue.c (6.12; reference §5.6, §7):
 * ``flush_work`` inserts a barrier work right after the item (or at the head
   of the scheduled list of the worker running it) and waits for it; True if
   it waited.  ``flush_workqueue`` waits for every instance queued before the
-  call (sequence numbers stand in for flush colours), never for later ones.
+  call (it starts a new flush colour and waits for the older ones), never
+  for later ones.
 * ``drain_workqueue`` flushes until the queue is empty; meanwhile only
   chained queueing is accepted (see ``Workqueues._queue_work``).
 * ``try_to_grab_pending`` steals PENDING from an item wherever it is (timer,
@@ -140,7 +141,6 @@ class FlushCancel:
             barr.pwq = pwq
             pwq.nr_in_flight += 1
             self.items_in_flight += 1
-            wq.seq += 1
             barr.color = wq.color
             wq.color_inflight[wq.color] = wq.color_inflight.get(wq.color, 0) + 1
             if worker is not None:
@@ -245,7 +245,6 @@ class FlushCancel:
         wq.lock.release(ctx)
         flush_cnt = 0
         while True:
-            seq = wq.seq
             self.flush_workqueue(ctx, wq, "drain_workqueue", check=False)
             if not any(p.nr_active or p.inactive for p in wq.pwqs):
                 break
@@ -253,10 +252,6 @@ class FlushCancel:
             if flush_cnt == 10 or (flush_cnt % 100 == 0 and flush_cnt <= 1000):
                 k.log_line(4, f"workqueue {wq.name}: drain_workqueue() isn't complete after "
                               f"{flush_cnt} tries")
-            if wq.seq == seq:
-                # Nothing was queued and nothing left: Linux spins here; let a
-                # jiffy pass instead so the machine (and a sim run) goes on.
-                k.sched.schedule_timeout(ctx, 1)
         wq.lock.acquire(ctx)
         wq.nr_drainers -= 1
         if not wq.nr_drainers:

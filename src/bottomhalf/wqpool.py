@@ -67,7 +67,7 @@ class Worker:
 
     __slots__ = ("pool", "id", "task", "flags", "current_work", "current_func",
                  "current_pwq", "current_color", "scheduled", "sleeping", "last_active_ns",
-                 "desc", "last_func", "current_at", "rescue_wq", "tick_jiffy")
+                 "desc", "current_at", "rescue_wq", "tick_jiffy")
 
     def __init__(self, pool: WorkerPool, wid: int) -> None:
         self.pool = pool  # I (a rescuer attaches to the pool it helps)
@@ -82,7 +82,6 @@ class Worker:
         self.sleeping = False
         self.last_active_ns = 0
         self.desc = ""  # the last workqueue served (set_worker_desc)
-        self.last_func: Callable[..., Any] | None = None
         self.current_at = 0  # runtime when the item started or the worker last woke
         self.tick_jiffy = 0  # no tick is needed for the CPU-hog check before this jiffy
         self.rescue_wq: Any = None
