@@ -458,3 +458,26 @@ def test_unbound_items_run_side_by_side_on_real(real: Kernel) -> None:
     real.call(go)
     real.run_until_idle(timeout_ms=10_000)
     assert results == [True, True, True]
+
+
+def test_move_linked_takes_the_barrier_behind_an_item_in_mid_list(sim: Kernel) -> None:
+    """move_linked_works(): an item off the middle of a list brings its linked barrier, not the head."""
+    from collections import deque
+
+    from bottomhalf.workqueue import W_SCHEDULED
+
+    a, b, bar, c = (L.work_struct() for _ in range(4))
+    b.linked = True
+    src, dst = deque([a, b, bar, c]), deque()
+    sim.wq._move_linked(src, b, dst, W_SCHEDULED)
+    assert (list(src), list(dst)) == ([a, c], [b, bar])
+    assert bar.state == b.state == W_SCHEDULED
+
+
+def test_worker_desc_keeps_31_characters(sim: Kernel) -> None:
+    """set_worker_desc fills a WORKER_DESC_LEN (32) buffer: 31 characters and the NUL."""
+    desc = "0123456789abcdefghijklmnopqrstuvwxyz"
+    w = L.DECLARE_WORK(lambda work: L.set_worker_desc("%s", desc))
+    sim.call(lambda: L.queue_work_on(0, L.system_wq, w))
+    sim.run_until_idle()
+    assert f"kworker/0:0-{desc[:31]} (pid" in sim.read("/sys/kernel/debug/workqueue")

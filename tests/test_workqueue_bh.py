@@ -161,3 +161,20 @@ def test_python_misuse_raises(kernel: Kernel) -> None:
         kernel.call(lambda: L.queue_work(L.system_wq, dw))
     with pytest.raises(TypeError, match="workqueue is None"):
         kernel.call(lambda: L.queue_work(None, L.DECLARE_WORK(lambda w: None)))
+
+
+def test_init_work_forgets_the_bh_pool(sim: Kernel) -> None:
+    """After INIT_WORK, an item that last ran on system_bh_wq is an ordinary item again:
+    cancel_work_sync from a tasklet gets the sleeping-in-atomic splat."""
+    w = L.DECLARE_WORK(lambda work: None)
+    sim.call(lambda: L.queue_work(L.system_bh_wq, w))
+    sim.run_until_idle()
+    assert w.bh
+    L.INIT_WORK(w, lambda work: None)
+    assert (w.bh, w.color, w.dispatch_ns, w.last_pool) == (False, 0, -1, None)
+    t = L.tasklet_struct()
+    L.tasklet_setup(t, lambda t: L.cancel_work_sync(w))
+    sim.call(lambda: L.tasklet_schedule(t))
+    sim.run_until_idle()
+    assert any(m.startswith("BUG: sleeping function called from invalid context at ")
+               for m in messages(sim))

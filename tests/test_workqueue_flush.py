@@ -314,3 +314,31 @@ def test_destroy_does_not_cover_armed_delayed_work(sim: Kernel) -> None:
     assert rec.log == []
     assert "workqueue: cannot queue late on wq shortlived" in messages(sim)
     assert L.delayed_work_pending(dw)  # stuck until re-initialised
+
+
+def test_deferrable_work_timer_is_deferrable_and_irqsafe(sim: Kernel) -> None:
+    """INIT_DEFERRABLE_WORK: the timer is TIMER_DEFERRABLE|TIMER_IRQSAFE from init, on the deferrable base."""
+    from bottomhalf.timer import BASE_DEF, TIMER_DEFERRABLE, TIMER_IRQSAFE
+
+    rec = Recorder(sim)
+    dw = L.delayed_work()
+    L.INIT_DEFERRABLE_WORK(dw, rec.fn("dw"))
+    plain = L.DECLARE_DELAYED_WORK(rec.fn("plain"))
+    assert dw.timer.flags == TIMER_DEFERRABLE | TIMER_IRQSAFE
+    assert plain.timer.flags == TIMER_IRQSAFE
+    assert dw.timer.function is plain.timer.function is not None
+    sim.call(lambda: L.queue_delayed_work(L.system_wq, dw, 3))
+    assert dw.timer.base is not None and dw.timer.base.index == BASE_DEF
+    sim.run_until_idle()
+    assert [e[1] for e in rec.log if e[3] == "start"] == ["dw"]
+
+
+def test_init_delayed_work_disarms_a_pending_timer(sim: Kernel) -> None:
+    """INIT_DELAYED_WORK on an armed item takes its timer off the wheel: nothing runs."""
+    rec = Recorder(sim)
+    dw = L.DECLARE_DELAYED_WORK(rec.fn("old"))
+    sim.call(lambda: L.queue_delayed_work(L.system_wq, dw, 10))
+    sim.call(lambda: L.INIT_DELAYED_WORK(dw, rec.fn("new")))
+    assert not L.timer_pending(dw.timer) and not L.delayed_work_pending(dw)
+    sim.run_until_idle()
+    assert rec.log == []

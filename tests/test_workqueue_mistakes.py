@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bottomhalf import Kernel
+from bottomhalf import linux as L
 from bottomhalf.errors import KernelHang
 
 from .conftest import example, messages
@@ -46,3 +47,18 @@ def test_work_flushing_its_own_ordered_queue_hangs(sim: Kernel) -> None:
     assert "wq_mistakes: never printed" not in msgs
     hung = [line for line in sim.dmesg() if "blocked for more than 120 seconds" in line]
     assert len(hung) == 1 and " INFO: task kworker/u8:" in hung[0]
+
+
+def test_lockdep_reports_once_per_boot_then_turns_itself_off(sim: Kernel) -> None:
+    """Two items each flushing their own ordered queue: one lockdep report, then debug_locks off."""
+    queues = [sim.call(lambda n=n: L.alloc_ordered_workqueue("selfflush%d", 0, n)) for n in (1, 2)]
+    works = []
+    for wq in queues:
+        works.append(L.DECLARE_WORK(lambda w, wq=wq: L.flush_workqueue(wq)))
+        sim.call(lambda wq=wq, w=works[-1]: L.queue_work(wq, w))
+    with pytest.raises(KernelHang):
+        sim.run_until_idle()
+    msgs = messages(sim)
+    assert msgs.count("WARNING: possible recursive locking detected") == 1
+    assert sum("flushes its own workqueue selfflush" in m for m in msgs) == 1
+    assert not sim.debug_locks

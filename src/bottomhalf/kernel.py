@@ -357,35 +357,11 @@ class Kernel:
         report.dump_stack(self, ctx, sys._getframe(2), 4)
 
     def report_recursive_locking(self, ctx: ExecCtx, lock: Any) -> None:
-        """lockdep's "possible recursive locking detected"."""
-        task = ctx.task
-        name = self.symbols.symbol(lock)
-        ptr = self.symbols.pointer(lock)
+        """lockdep's "possible recursive locking detected" on a mutex (the
+        caller has turned lock debugging off: once per boot)."""
         path, line = report.caller_location(self, sys._getframe(2))
-        for text in [
-            "",
-            "============================================",
-            "WARNING: possible recursive locking detected",
-            f"{report.UTS_RELEASE} {report.UTS_VERSION} {report.print_tainted(self)}",
-            "--------------------------------------------",
-            f"{task.comm}/{task.pid} is trying to acquire lock:",
-            f"{ptr} (&{name}){{+.+.}}-{{4:4}}, at: {path}:{line}",
-            "",
-            "but task is already holding lock:",
-            f"{ptr} (&{name}){{+.+.}}-{{4:4}}",
-            "",
-            "other info that might help us debug this:",
-            " Possible unsafe locking scenario:",
-            "",
-            "       CPU0",
-            "       ----",
-            f"  lock(&{name});",
-            f"  lock(&{name});",
-            "",
-            " *** DEADLOCK ***",
-            "",
-        ]:
-            self.log_line(4, text)
+        report.recursive_locking(self, ctx, f"&{self.symbols.symbol(lock)}",
+                                 self.symbols.pointer(lock), "{4:4}", f"{path}:{line}", None)
 
     def report_unloaded_call(self, ctx: ExecCtx, fn: Any, mod: Module, what: str) -> None:
         """The kernel jumped into the freed code of an unloaded module."""

@@ -256,6 +256,44 @@ def warn(kernel: Kernel, ctx: ExecCtx | None, message: str | None, where: str | 
     kernel.add_taint("W")
 
 
+def recursive_locking(kernel: Kernel, ctx: ExecCtx, lock: str, ptr: str, subclass: str,
+                      acquire_at: str, held_at: str | None) -> None:
+    """lockdep's print_deadlock_bug(): "possible recursive locking detected".
+
+    ``lock`` is the lock class as lockdep names it (``&name``,
+    ``(wq_completion)name``), ``subclass`` its wait-type pair (``{4:4}``).
+    The caller gates the report with ``locking.debug_locks_off()``, so it
+    appears at most once per boot, as in Linux.
+    """
+    task = ctx.task
+    held = f"{ptr} ({lock}){{+.+.}}-{subclass}"
+    emit(kernel, 4, [
+        "",
+        "============================================",
+        "WARNING: possible recursive locking detected",
+        f"{UTS_RELEASE} {UTS_VERSION} {print_tainted(kernel)}",
+        "--------------------------------------------",
+        f"{task.comm}/{task.pid} is trying to acquire lock:",
+        f"{held}, at: {acquire_at}",
+        "",
+        "but task is already holding lock:",
+        held + (f", at: {held_at}" if held_at else ""),
+        "",
+        "other info that might help us debug this:",
+        " Possible unsafe locking scenario:",
+        "",
+        "       CPU0",
+        "       ----",
+        f"  lock({lock});",
+        f"  lock({lock});",
+        "",
+        " *** DEADLOCK ***",
+        "",
+        " May be due to missing lock nesting notation",
+        "",
+    ])
+
+
 def _python_traceback(exc: BaseException) -> list[str]:
     """The exception's traceback without bottomhalf's own frames."""
     frames = [fs for fs in traceback.extract_tb(exc.__traceback__)

@@ -154,16 +154,6 @@ class timer_list:  # noqa: N801 - the kernel's name
         self.housekeeping = False  # kernel bookkeeping: does not keep the kernel busy
         self.shutdown = False  # timer_shutdown_sync(): later arming is ignored
 
-    @property
-    def base_cpu(self) -> int:
-        """The CPU whose wheel holds the timer, or -1 if it is not pending."""
-        return self.base.cpu if self.entry is not None and self.base is not None else -1
-
-    @base_cpu.setter
-    def base_cpu(self, value: int) -> None:
-        if value < 0 and self.base is not None:  # re-initialised: forget any queueing
-            detach_if_pending(self.base, self)
-
     def __repr__(self) -> str:
         name = getattr(self.function, "__name__", None)
         return f"<timer_list {name} expires={self.expires} pending={self.entry is not None}>"

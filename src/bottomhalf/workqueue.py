@@ -33,10 +33,10 @@ The rules kept exactly:
   set, while ``queue_work`` still returns True.
 
 Simplifications: one NUMA node and one affinity pod, so an unbound queue has
-one pwq; flush colours are replaced by a per-queue sequence number (a flush
-waits for every instance queued before it, which is what colours give);
-local IRQs are disabled around queueing only while tracing, where the trace
-flags show it; the ``cond_resched()`` after each item is made only on sim
+one pwq; flush colours are counted per workqueue (``color_inflight``) rather
+than per pwq, and are not limited to WORK_NR_COLORS; local IRQs are disabled
+around queueing only while tracing, where the trace flags show it; the
+``cond_resched()`` after each item is made only on sim
 (the real engine's threads are preempted by the OS).  ``dispatch_ns`` is
 ours: the time an item was handed to a worker, which workqueue.rst's
 timelines call START.
@@ -46,8 +46,7 @@ Locking legend (as workqueue.c's):
      off-queue state of an item (``state``, ``disable``, ``last_pool``).
   L: ``pool.lock`` - the lists an item sits on, ``pwq.nr_active``,
      ``pwq.inactive``, workers' ``current_*`` and ``scheduled``.
-  Q: ``wq.lock`` - a workqueue's flags, its in-flight sequence numbers and
-     its flushers.
+  Q: ``wq.lock`` - a workqueue's flags, its flush colours and its flushers.
 """
 
 from __future__ import annotations
@@ -60,8 +59,39 @@ from typing import TYPE_CHECKING, Any
 from .context import ExecCtx
 from .locking import completion
 from .task import PF_WQ_WORKER
-from .timer import INITIAL_JIFFIES, TICK_NSEC, timer_list
-from .wqflush import FlushCancel
+from .timer import INITIAL_JIFFIES, TICK_NSEC, TIMER_IRQSAFE, timer_list
+from .wqdefs import *  # noqa: F403 - re-exported: workqueue.h's constants live there
+from .wqdefs import (
+    INT_MAX,
+    PWQ_NR_STATS,
+    PWQ_STAT_COMPLETED,
+    PWQ_STAT_CPU_TIME,
+    PWQ_STAT_STARTED,
+    W_ACTIVE,
+    W_GRABBED,
+    W_IDLE,
+    W_INACTIVE,
+    W_SCHEDULED,
+    W_STUCK,
+    WORK_CPU_UNBOUND,
+    WQ_BH,
+    WQ_CPU_INTENSIVE,
+    WQ_DFL_ACTIVE,
+    WQ_FREEZABLE,
+    WQ_HIGHPRI,
+    WQ_MAX_ACTIVE,
+    WQ_MEM_RECLAIM,
+    WQ_NAME_LEN,
+    WQ_PERCPU,
+    WQ_POWER_EFFICIENT,
+    WQ_SYSFS,
+    WQ_UNBOUND,
+    WQF_BH_ALLOWS,
+    WQF_DESTROYING,
+    WQF_DRAINING,
+    WQF_ORDERED,
+)
+from .wqflush import FlushCancel, delayed_work_timer_fn
 from .wqpool import (
     WORKER_CPU_INTENSIVE,
     BhPools,
@@ -76,62 +106,6 @@ from .wqwatchdog import Watchdog
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-NR_CPUS = 8192  # CONFIG_NR_CPUS of Debian's amd64 kernels
-WORK_CPU_UNBOUND = NR_CPUS
-
-WQ_BH = 1 << 0
-WQ_UNBOUND = 1 << 1
-WQ_FREEZABLE = 1 << 2
-WQ_MEM_RECLAIM = 1 << 3
-WQ_HIGHPRI = 1 << 4
-WQ_CPU_INTENSIVE = 1 << 5
-WQ_SYSFS = 1 << 6
-WQ_POWER_EFFICIENT = 1 << 7
-WQ_PERCPU = 1 << 8
-__WQ_DESTROYING = 1 << 15
-__WQ_DRAINING = 1 << 16
-__WQ_ORDERED = 1 << 17
-__WQ_LEGACY = 1 << 18
-__WQ_BH_ALLOWS = WQ_BH | WQ_HIGHPRI | WQ_PERCPU
-# Aliases usable inside class bodies (where __NAME would be name-mangled).
-WQF_DESTROYING = __WQ_DESTROYING
-WQF_DRAINING = __WQ_DRAINING
-WQF_ORDERED = __WQ_ORDERED
-WQF_LEGACY = __WQ_LEGACY
-WQF_BH_ALLOWS = __WQ_BH_ALLOWS
-
-WQ_MAX_ACTIVE = 2048
-WQ_UNBOUND_MAX_ACTIVE = WQ_MAX_ACTIVE
-WQ_DFL_ACTIVE = WQ_MAX_ACTIVE // 2
-WQ_DFL_MIN_ACTIVE = 8
-WQ_NAME_LEN = 32
-WORK_OFFQ_DISABLE_MAX = (1 << 16) - 1
-INT_MAX = 0x7FFFFFFF
-
-WORK_BUSY_PENDING = 1 << 0
-WORK_BUSY_RUNNING = 1 << 1
-
-# Where a work item is (the PENDING bit is "state != W_IDLE").
-W_IDLE = 0
-W_TIMER = 1  # delayed work: timer armed
-W_INACTIVE = 2  # on pwq.inactive (over max_active)
-W_ACTIVE = 3  # on pool.worklist
-W_SCHEDULED = 4  # on a worker's scheduled list
-W_STUCK = 5  # PENDING set but dropped (destroyed/draining queue): stuck until re-init
-W_GRABBED = 6  # PENDING owned by a canceller or queuer in progress
-
-# pool_workqueue stats (enum pool_workqueue_stats)
-PWQ_STAT_STARTED = 0
-PWQ_STAT_COMPLETED = 1
-PWQ_STAT_CPU_TIME = 2
-PWQ_STAT_CPU_INTENSIVE = 3
-PWQ_STAT_CM_WAKEUP = 4
-PWQ_STAT_REPATRIATED = 5
-PWQ_STAT_MAYDAY = 6
-PWQ_STAT_RESCUED = 7
-PWQ_NR_STATS = 8
-
-
 class work_struct:  # noqa: N801 - the kernel's name
     """struct work_struct.  Construct empty, then INIT_WORK()."""
 
@@ -140,13 +114,18 @@ class work_struct:  # noqa: N801 - the kernel's name
                  "__weakref__", "_bh_container")
 
     def __init__(self) -> None:
-        self.func: Callable[[work_struct], Any] | None = None
+        self.dwork: delayed_work | None = None
+        self.init(None)
+
+    def init(self, func: Callable[[work_struct], Any] | None) -> None:
+        """__INIT_WORK(): a fresh, idle item with no history (the containing
+        delayed_work, if any, is kept)."""
+        self.func = func
         self.state = W_IDLE
         self.pwq: pool_workqueue | None = None  # L: set while queued
         self.last_pool: WorkerPool | None = None  # W: the pool it last ran on
         self.color = 0  # the flush colour of the queued instance
         self.disable = 0  # W: disable depth
-        self.dwork: delayed_work | None = None
         self.linked = False  # L: the next entry of my list is a barrier linked to me
         self.barrier_done: completion | None = None
         self.barrier_task: Any = None
@@ -175,8 +154,17 @@ class delayed_work:  # noqa: N801 - the kernel's name
         self.work.dwork = self
         self.timer = timer_list()
         self.timer._bh_container = self
+        self.timer.function = delayed_work_timer_fn
+        self.timer.flags = TIMER_IRQSAFE
         self.wq: workqueue_struct | None = None
         self.cpu = WORK_CPU_UNBOUND
+
+    def init(self, func: Callable[[work_struct], Any], timer_flags: int) -> None:
+        """__INIT_DELAYED_WORK(): INIT_WORK() and set the timer up to queue it.
+        The timer must not be pending (the caller takes it off its wheel)."""
+        self.work.init(func)
+        self.timer.function = delayed_work_timer_fn
+        self.timer.flags = TIMER_IRQSAFE | timer_flags
 
     def __repr__(self) -> str:
         return f"<delayed_work {getattr(self.work.func, '__name__', None)}>"
@@ -212,7 +200,6 @@ class workqueue_struct:  # noqa: N801 - the kernel's name
         self.rescuer: Worker | None = None
         self.maydays: list[pool_workqueue] = []
         self.lock = wqs.kernel.engine.new_raw_lock()
-        self.seq = 0  # Q: how many times something was queued (drain watches it)
         # Flush colours (Linux's work colours): every queued instance takes the
         # current colour; flush_workqueue() moves to a new one and waits until
         # no instance of an older colour is in flight.
@@ -287,7 +274,6 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         self.busy_workers: dict[Worker, None] = {}  # workers executing an item (tick check)
         self.hog_counts: dict[Any, int] = {}  # wq_cpu_intensive_report's per-function counts
         self.sim = kernel.engine.name == "sim"
-        Forward.__init__(self)
         Watchdog.__init__(self)
 
     def _new_pool(self, cpu: int, nice: int, bh: bool) -> WorkerPool:
@@ -435,7 +421,7 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
                     work: work_struct) -> None:
         """__queue_work(): put an item whose PENDING the caller owns on its pool."""
         k = self.kernel
-        if wq.flags & (WQF_DESTROYING | WQF_DRAINING) or wq.destroyed:
+        if wq.flags & (WQF_DESTROYING | WQF_DRAINING):  # destroyed queues keep DESTROYING
             if not self.is_chained_work(ctx, wq):
                 sym = k.symbols.symbol
                 self.warn_once(ctx, "__queue_work",
@@ -471,7 +457,6 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         pool.lock.acquire(ctx)
         if trace.on:
             trace.workqueue_queue_work(ctx, work, wq, req_cpu, pool.cpu)
-        wq.seq += 1
         color = work.color = wq.color
         ci = wq.color_inflight
         ci[color] = ci.get(color, 0) + 1
@@ -512,22 +497,6 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         self.warned_once.add(key)
         self.kernel.warn(ctx, message, where=where)
 
-    def _inflight_done(self, ctx: ExecCtx, wq: workqueue_struct, color: int) -> None:
-        """An instance of ``color`` left the queue: wake flushers waiting for it."""
-        ci = wq.color_inflight
-        n = ci[color] - 1
-        if n:
-            ci[color] = n
-            return
-        del ci[color]
-        if wq.flushers:
-            oldest = min(ci) if ci else wq.color + 1
-            done = [f for f in wq.flushers if f[0] < oldest]
-            if done:
-                wq.flushers = [f for f in wq.flushers if f[0] >= oldest]
-                for _, t in done:
-                    self.kernel.sched.wake_up_process(t)
-
     # ------------------------------------------------------------------
     # execution (called by workers, with pool.lock held)
     def assign_work(self, ctx: ExecCtx, pool: WorkerPool, work: work_struct,
@@ -537,24 +506,24 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         collision = pool.busy.get(id(work))
         if collision is not None and collision is not worker \
                 and collision.current_func is work.func:
-            self._move_linked(pool.worklist, work, collision.scheduled)
+            self._move_linked(pool.worklist, work, collision.scheduled, W_SCHEDULED)
             return False
-        self._move_linked(pool.worklist, work, worker.scheduled)
+        self._move_linked(pool.worklist, work, worker.scheduled, W_SCHEDULED)
         return True
 
     def _move_linked(self, src: deque[work_struct], work: work_struct,
-                     dst: deque[work_struct]) -> None:
-        if src and src[0] is work:
-            src.popleft()
-        else:
-            src.remove(work)
-        dst.append(work)
-        work.state = W_SCHEDULED
-        while work.linked and src:
-            nxt = src.popleft()
-            dst.append(nxt)
-            nxt.state = W_SCHEDULED
-            work = nxt
+                     dst: deque[work_struct], state: int) -> None:
+        """move_linked_works(): move ``work`` and the barriers linked behind it
+        (each the next entry of ``src``) to the tail of ``dst``."""
+        i = 0 if src[0] is work else src.index(work)
+        del src[i]
+        while True:
+            dst.append(work)
+            work.state = state
+            if not work.linked or i >= len(src):
+                return
+            work = src[i]
+            del src[i]
 
     def process_scheduled_works(self, ctx: ExecCtx, pool: WorkerPool, worker: Worker) -> None:
         scheduled = worker.scheduled
@@ -636,7 +605,6 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         pool.lock.acquire(ctx)
         if worker.flags & WORKER_CPU_INTENSIVE:
             pool.worker_clr_flags(worker, WORKER_CPU_INTENSIVE)
-        worker.last_func = func
         del pool.busy[id(work)]
         if task is not None:
             del self.busy_workers[worker]
@@ -644,46 +612,49 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         worker.current_work = None
         worker.current_func = None
         worker.current_pwq = None
-        # pwq_dec_nr_in_flight(), inlined: activate the oldest inactive item
-        pwq.nr_in_flight -= 1
-        self.items_in_flight -= 1
-        if not is_barrier:
-            pwq.nr_active -= 1
-            if pwq.inactive:
-                self.pwq_activate(ctx, pwq)
-        ci = wq.color_inflight
-        n = ci[color] - 1
-        if n and not wq.flushers:
-            ci[color] = n
-        else:
-            self._inflight_done(ctx, wq, color)
+        self.pwq_dec_nr_in_flight(ctx, pwq, not is_barrier, color)
 
-    def pwq_dec_nr_in_flight(self, ctx: ExecCtx, pwq: pool_workqueue, counted: bool) -> None:
-        """An item left the pwq: activate the oldest inactive one (pool.lock held)."""
+    def pwq_dec_nr_in_flight(self, ctx: ExecCtx, pwq: pool_workqueue, counted: bool,
+                             color: int) -> None:
+        """An item of flush colour ``color`` left ``pwq`` (run or grabbed; pool.lock
+        held): if it ``counted`` in nr_active, activate the oldest inactive item;
+        if it was the last of its colour, wake the flushers waiting for it."""
         pwq.nr_in_flight -= 1
         self.items_in_flight -= 1
         if counted:
             pwq.nr_active -= 1
-            self.pwq_activate(ctx, pwq)
+            if pwq.inactive:
+                self.pwq_activate(ctx, pwq)
+        wq = pwq.wq
+        ci = wq.color_inflight
+        n = ci[color] - 1
+        if n:
+            ci[color] = n
+            return
+        del ci[color]
+        if wq.flushers:
+            oldest = min(ci) if ci else wq.color + 1
+            done = [f for f in wq.flushers if f[0] < oldest]
+            if done:
+                wq.flushers = [f for f in wq.flushers if f[0] >= oldest]
+                for _, t in done:
+                    self.kernel.sched.wake_up_process(t)
 
     def pwq_activate(self, ctx: ExecCtx, pwq: pool_workqueue) -> None:
-        """pwq_activate_first_inactive() while max_active allows, then kick."""
-        pool = pwq.pool
-        trace = self.kernel.trace
+        """pwq_activate_first_inactive() while max_active allows."""
         while pwq.inactive and pwq.nr_active < pwq.wq.max_active:
-            work = pwq.inactive.popleft()
-            pwq.nr_active += 1
-            if trace.on:
-                trace.workqueue_activate_work(ctx, work)
-            if not pool.worklist:
-                pool.watchdog_ts = self.kernel.now_ns
-                if not self.watchdog_armed:
-                    self.arm_watchdog(ctx)
-            work.state = W_ACTIVE
-            pool.worklist.append(work)
-            while work.linked and pwq.inactive:
-                nxt = pwq.inactive.popleft()
-                nxt.state = W_ACTIVE
-                pool.worklist.append(nxt)
-                work = nxt
-            pool.kick_pool(ctx)
+            self.pwq_activate_work(ctx, pwq, pwq.inactive[0])
+
+    def pwq_activate_work(self, ctx: ExecCtx, pwq: pool_workqueue, work: work_struct) -> None:
+        """Move an inactive item, with the barriers linked to it, to the worklist,
+        where it counts in nr_active; then kick the pool (pool.lock held)."""
+        pool = pwq.pool
+        pwq.nr_active += 1
+        if self.kernel.trace.on:
+            self.kernel.trace.workqueue_activate_work(ctx, work)
+        if not pool.worklist:
+            pool.watchdog_ts = self.kernel.now_ns
+            if not self.watchdog_armed:
+                self.arm_watchdog(ctx)
+        self._move_linked(pwq.inactive, work, pool.worklist, W_ACTIVE)
+        pool.kick_pool(ctx)

@@ -5,7 +5,8 @@ Mirrors the second half of kernel/workqueue.c (6.12; reference §5.6, §7):
 * ``flush_work`` inserts a barrier work right after the item (or at the head
   of the scheduled list of the worker running it) and waits for it; True if
   it waited.  ``flush_workqueue`` waits for every instance queued before the
-  call (sequence numbers stand in for flush colours), never for later ones.
+  call (it starts a new flush colour and waits for the older ones), never
+  for later ones.
 * ``drain_workqueue`` flushes until the queue is empty; meanwhile only
   chained queueing is accepted (see ``Workqueues._queue_work``).
 * ``try_to_grab_pending`` steals PENDING from an item wherever it is (timer,
@@ -31,19 +32,28 @@ from typing import TYPE_CHECKING, Any
 
 from . import report
 from .context import ExecCtx, current_ctx
-from .locking import complete, completion, wait_for_completion
+from .locking import complete, completion, debug_locks_off, wait_for_completion
 from .task import TASK_UNINTERRUPTIBLE
-from .timer import TIMER_IRQSAFE, timer_list
+from .timer import timer_list
+from .wqdefs import (
+    W_ACTIVE,
+    W_GRABBED,
+    W_IDLE,
+    W_INACTIVE,
+    W_SCHEDULED,
+    W_STUCK,
+    W_TIMER,
+    WORK_CPU_UNBOUND,
+    WORK_OFFQ_DISABLE_MAX,
+    WQ_MEM_RECLAIM,
+    WQF_DRAINING,
+    WQF_LEGACY,
+)
 
 if TYPE_CHECKING:
     from .kernel import Kernel
     from .workqueue import delayed_work, pool_workqueue, work_struct, workqueue_struct
     from .wqpool import Worker
-
-WORK_OFFQ_DISABLE_MAX = (1 << 16) - 1
-_W_IDLE, _W_TIMER, _W_INACTIVE, _W_ACTIVE, _W_SCHEDULED, _W_STUCK, _W_GRABBED = range(7)
-WORK_CPU_UNBOUND = 8192
-
 
 def wq_barrier_func(work: work_struct) -> None:
     """The function of flush_work()'s barrier: complete the flusher's wait."""
@@ -61,8 +71,10 @@ class FlushCancel:
     if TYPE_CHECKING:  # provided by Workqueues; stubs here would shadow them in the MRO
         def _queue_work(self, ctx: ExecCtx, req_cpu: int, wq: workqueue_struct,
                         work: work_struct) -> None: ...
-        def _inflight_done(self, ctx: ExecCtx, wq: workqueue_struct, color: int) -> None: ...
-        def pwq_activate(self, ctx: ExecCtx, pwq: pool_workqueue) -> None: ...
+        def pwq_activate_work(self, ctx: ExecCtx, pwq: pool_workqueue,
+                              work: work_struct) -> None: ...
+        def pwq_dec_nr_in_flight(self, ctx: ExecCtx, pwq: pool_workqueue, counted: bool,
+                                 color: int) -> None: ...
         def current_worker(self, ctx: ExecCtx) -> Worker | None: ...
         def warn_once(self, ctx: ExecCtx | None, key: str, message: str | None,
                       where: str) -> None: ...
@@ -109,7 +121,7 @@ class FlushCancel:
         try:
             worker = None
             pwq = work.pwq
-            if pwq is not None and work.state in (_W_INACTIVE, _W_ACTIVE, _W_SCHEDULED):
+            if pwq is not None and work.state in (W_INACTIVE, W_ACTIVE, W_SCHEDULED):
                 if pwq.pool is not pool:
                     return None
             else:
@@ -129,11 +141,10 @@ class FlushCancel:
             barr.pwq = pwq
             pwq.nr_in_flight += 1
             self.items_in_flight += 1
-            wq.seq += 1
             barr.color = wq.color
             wq.color_inflight[wq.color] = wq.color_inflight.get(wq.color, 0) + 1
             if worker is not None:
-                barr.state = _W_SCHEDULED
+                barr.state = W_SCHEDULED
                 worker.scheduled.appendleft(barr)
             else:
                 lst = self._list_of(work)
@@ -153,9 +164,9 @@ class FlushCancel:
     def _list_of(self, work: work_struct) -> deque[work_struct]:
         pwq = work.pwq
         assert pwq is not None
-        if work.state == _W_INACTIVE:
+        if work.state == W_INACTIVE:
             return pwq.inactive
-        if work.state == _W_ACTIVE:
+        if work.state == W_ACTIVE:
             return pwq.pool.worklist
         for w in pwq.pool.all_workers():
             if work in w.scheduled:
@@ -170,8 +181,6 @@ class FlushCancel:
     def check_flush_dependency(self, ctx: ExecCtx, wq: workqueue_struct,
                                work: work_struct | None, from_cancel: bool) -> None:
         """WARN_ONCE when a WQ_MEM_RECLAIM worker flushes a !WQ_MEM_RECLAIM queue."""
-        from .workqueue import WQ_MEM_RECLAIM, WQF_LEGACY
-
         if from_cancel or wq.flags & WQ_MEM_RECLAIM:
             return
         worker = self.current_worker(ctx)
@@ -187,51 +196,21 @@ class FlushCancel:
                            "check_flush_dependency")
 
     def touch_wq_lockdep_map(self, ctx: ExecCtx, wq: workqueue_struct) -> None:
-        """lock_map_acquire((wq_completion)name) while a work item of ``wq`` holds it."""
+        """lock_map_acquire((wq_completion)name) while a work item of ``wq`` holds
+        it: lockdep's recursive-locking report, once per boot (debug_locks_off)."""
         worker = self.current_worker(ctx)
         if worker is None or worker.current_pwq is None or worker.current_pwq.wq is not wq:
             return
-        key = f"lockdep:{wq.name}"
-        if key in self.warned_once_set():
-            return
-        self.warned_once_set().add(key)
         k = self.kernel
-        task = ctx.task
-        lock = f"(wq_completion){wq.name}"
-        ptr = k.symbols.pointer(wq, "raw")
+        if not debug_locks_off(k):
+            return
         path, line = report.caller_location(k, sys._getframe(2))
-        lines = [
-            "",
-            "============================================",
-            "WARNING: possible recursive locking detected",
-            f"{report.UTS_RELEASE} {report.UTS_VERSION} {report.print_tainted(k)}",
-            "--------------------------------------------",
-            f"{task.comm}/{task.pid} is trying to acquire lock:",
-            f"{ptr} ({lock}){{+.+.}}-{{0:0}}, at: touch_wq_lockdep_map+0x0/0x0",
-            "",
-            "but task is already holding lock:",
-            f"{ptr} ({lock}){{+.+.}}-{{0:0}}, at: process_one_work+0x0/0x0",
-            "",
-            "other info that might help us debug this:",
-            " Possible unsafe locking scenario:",
-            "",
-            "       CPU0",
-            "       ----",
-            f"  lock({lock});",
-            f"  lock({lock});",
-            "",
-            " *** DEADLOCK ***",
-            "",
-            " May be due to missing lock nesting notation",
-            "",
-            f"bottomhalf: the work item {k.symbols.symbol(worker.current_func)} flushes its own "
-            f"workqueue {wq.name} at {path}:{line}",
-        ]
-        report.emit(k, 4, lines)
+        report.recursive_locking(k, ctx, f"(wq_completion){wq.name}", k.symbols.pointer(wq, "raw"),
+                                 "{0:0}", "touch_wq_lockdep_map+0x0/0x0",
+                                 "process_one_work+0x0/0x0")
+        k.log_line(4, f"bottomhalf: the work item {k.symbols.symbol(worker.current_func)} "
+                      f"flushes its own workqueue {wq.name} at {path}:{line}")
         k.add_taint("W")
-
-    def warned_once_set(self) -> set[str]:
-        return self.warned_once  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------
     # flush_workqueue and drain_workqueue
@@ -258,8 +237,6 @@ class FlushCancel:
         k.sched.sleep_until(ctx, flushed, TASK_UNINTERRUPTIBLE, f"{what}({wq.name})")
 
     def drain_workqueue(self, ctx: ExecCtx, wq: workqueue_struct) -> None:
-        from .workqueue import WQF_DRAINING
-
         k = self.kernel
         k.sched.might_sleep(ctx, "drain_workqueue", depth=3)
         wq.lock.acquire(ctx)
@@ -268,7 +245,6 @@ class FlushCancel:
         wq.lock.release(ctx)
         flush_cnt = 0
         while True:
-            seq = wq.seq
             self.flush_workqueue(ctx, wq, "drain_workqueue", check=False)
             if not any(p.nr_active or p.inactive for p in wq.pwqs):
                 break
@@ -276,10 +252,6 @@ class FlushCancel:
             if flush_cnt == 10 or (flush_cnt % 100 == 0 and flush_cnt <= 1000):
                 k.log_line(4, f"workqueue {wq.name}: drain_workqueue() isn't complete after "
                               f"{flush_cnt} tries")
-            if wq.seq == seq:
-                # Nothing was queued and nothing left: Linux spins here; let a
-                # jiffy pass instead so the machine (and a sim run) goes on.
-                k.sched.schedule_timeout(ctx, 1)
         wq.lock.acquire(ctx)
         wq.nr_drainers -= 1
         if not wq.nr_drainers:
@@ -293,23 +265,23 @@ class FlushCancel:
         0 if it was idle.  Either way the caller owns PENDING on return."""
         k = self.kernel
         lock = self.lock
-        if is_dwork and work.dwork is not None and work.state == _W_TIMER:
+        if is_dwork and work.dwork is not None and work.state == W_TIMER:
             if k.timers.del_timer(ctx, work.dwork.timer):
                 lock.acquire(ctx)
-                work.state = _W_GRABBED
+                work.state = W_GRABBED
                 lock.release(ctx)
                 return 1
         while True:
             lock.acquire(ctx)
             st = work.state
-            if st == _W_IDLE:
-                work.state = _W_GRABBED
+            if st == W_IDLE:
+                work.state = W_GRABBED
                 lock.release(ctx)
                 return 0
-            if st == _W_STUCK or st == _W_TIMER:
+            if st == W_STUCK or st == W_TIMER:
                 # A dropped item, or (not a delayed-work cancel) a timer-armed one:
                 # PENDING is taken as it is, the timer left alone as Linux does.
-                work.state = _W_GRABBED
+                work.state = W_GRABBED
                 lock.release(ctx)
                 return 1
             lock.release(ctx)
@@ -326,43 +298,30 @@ class FlushCancel:
         pool.lock.acquire(ctx)
         try:
             st = work.state
-            if work.pwq is not pwq or st not in (_W_INACTIVE, _W_ACTIVE, _W_SCHEDULED):
+            if work.pwq is not pwq or st not in (W_INACTIVE, W_ACTIVE, W_SCHEDULED):
                 return False
-            lst = self._list_of(work)
-            idx = lst.index(work)
-            del lst[idx]
-            if st == _W_INACTIVE and work.linked:
-                # Barriers linked to an inactive item go to the worklist, as they
-                # never count in nr_active.
-                while idx < len(lst) and lst[idx].is_barrier:
-                    b = lst[idx]
-                    del lst[idx]
-                    b.state = _W_ACTIVE
-                    pool.worklist.append(b)
-                    if not b.linked:
-                        break
-                pool.kick_pool(ctx)
+            if st == W_INACTIVE:
+                # Barriers linked to an inactive item must not stay on the
+                # inactive list (they never count in nr_active): activate the
+                # item with them, then grab it from the worklist, as Linux does.
+                self.pwq_activate_work(ctx, pwq, work)
+            self._list_of(work).remove(work)
             work.linked = False
             work.pwq = None
             work.last_pool = pool
             work.bh = pool.is_bh
             self.lock.acquire(ctx)
-            work.state = _W_GRABBED
+            work.state = W_GRABBED
             self.lock.release(ctx)
-            pwq.nr_in_flight -= 1
-            self.items_in_flight -= 1
-            if st != _W_INACTIVE:
-                pwq.nr_active -= 1
-                self.pwq_activate(ctx, pwq)
-            self._inflight_done(ctx, pwq.wq, work.color)
+            self.pwq_dec_nr_in_flight(ctx, pwq, True, work.color)
             return True
         finally:
             pool.lock.release(ctx)
 
     def release_pending(self, ctx: ExecCtx, work: work_struct) -> None:
         self.lock.acquire(ctx)
-        if work.state == _W_GRABBED:
-            work.state = _W_IDLE
+        if work.state == W_GRABBED:
+            work.state = W_IDLE
         self.lock.release(ctx)
 
     def cancel_work(self, ctx: ExecCtx, work: work_struct, is_dwork: bool = False,
@@ -413,14 +372,14 @@ class FlushCancel:
     def queue_delayed_work_on(self, ctx: ExecCtx, cpu: int, wq: workqueue_struct,
                               dwork: delayed_work, delay: int) -> bool:
         work = dwork.work
-        if work.state != _W_IDLE:
+        if work.state != W_IDLE:
             return False
         lock = self.lock
         lock.acquire(ctx)
-        if work.state != _W_IDLE or work.disable:
+        if work.state != W_IDLE or work.disable:
             lock.release(ctx)
             return False
-        work.state = _W_GRABBED
+        work.state = W_GRABBED
         lock.release(ctx)
         self._queue_delayed_work(ctx, cpu, wq, dwork, delay)
         return True
@@ -433,29 +392,11 @@ class FlushCancel:
         k = self.kernel
         dwork.wq = wq
         dwork.cpu = cpu
-        t = dwork.timer
-        if t.function is None:
-            t.function = self._delayed_work_timer_fn
-            t.flags |= TIMER_IRQSAFE
         self.lock.acquire(ctx)
-        dwork.work.state = _W_TIMER
+        dwork.work.state = W_TIMER
         self.lock.release(ctx)
-        k.timers.mod_timer(ctx, t, k.timers.jiffies() + delay,
+        k.timers.mod_timer(ctx, dwork.timer, k.timers.jiffies() + delay,
                            cpu=None if cpu == WORK_CPU_UNBOUND else cpu)
-
-    def _delayed_work_timer_fn(self, t: timer_list) -> None:
-        """delayed_work_timer_fn(): queue the item from the TIMER softirq."""
-        ctx = self.kernel.current_ctx()
-        dwork = container_of_timer(t)
-        work = dwork.work
-        self.lock.acquire(ctx)
-        if work.state != _W_TIMER:
-            self.lock.release(ctx)
-            return
-        work.state = _W_GRABBED
-        self.lock.release(ctx)
-        assert dwork.wq is not None
-        self._queue_work(ctx, dwork.cpu, dwork.wq, work)
 
     def mod_delayed_work_on(self, ctx: ExecCtx, cpu: int, wq: workqueue_struct,
                             dwork: delayed_work, delay: int) -> bool:
@@ -471,13 +412,29 @@ class FlushCancel:
     def flush_delayed_work(self, ctx: ExecCtx, dwork: delayed_work) -> bool:
         k = self.kernel
         work = dwork.work
-        if work.state == _W_TIMER and k.timers.del_timer_sync(ctx, dwork.timer, internal=True):
+        if work.state == W_TIMER and k.timers.del_timer_sync(ctx, dwork.timer, internal=True):
             self.lock.acquire(ctx)
-            work.state = _W_GRABBED
+            work.state = W_GRABBED
             self.lock.release(ctx)
             assert dwork.wq is not None
             self._queue_work(ctx, dwork.cpu, dwork.wq, work)
         return self.flush_work(ctx, work)
+
+
+def delayed_work_timer_fn(t: timer_list) -> None:
+    """The timer function of every delayed_work: queue the item from the TIMER softirq."""
+    ctx = current_ctx()
+    wqs = ctx.kernel.wq
+    dwork = container_of_timer(t)
+    work = dwork.work
+    wqs.lock.acquire(ctx)
+    if work.state != W_TIMER:
+        wqs.lock.release(ctx)
+        return
+    work.state = W_GRABBED
+    wqs.lock.release(ctx)
+    assert dwork.wq is not None
+    wqs._queue_work(ctx, dwork.cpu, dwork.wq, work)
 
 
 def container_of_timer(t: timer_list) -> delayed_work:

@@ -38,6 +38,8 @@ from .context import ExecCtx
 from .engines.base import HrTimer
 from .softirq import HI_SOFTIRQ, TASKLET_SOFTIRQ
 from .task import PF_KTHREAD, PF_WQ_WORKER, TASK_INTERRUPTIBLE, TASK_RUNNING, Task
+from .timer import TICK_NSEC, timer_list
+from .wqdefs import PWQ_STAT_CM_WAKEUP, PWQ_STAT_CPU_INTENSIVE, PWQ_STAT_CPU_TIME
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -57,14 +59,7 @@ POOL_BH = 1 << 0
 POOL_MANAGER_ACTIVE = 1 << 1
 POOL_DISASSOCIATED = 1 << 2
 
-IDLE_WORKER_TIMEOUT_NS = 300 * 1_000_000_000
 BH_WORKER_RESTARTS = 10
-TICK_USEC = 4000  # 1_000_000 / HZ
-TICK_NSEC = TICK_USEC * 1000
-
-PWQ_STAT_CPU_TIME = 2
-PWQ_STAT_CPU_INTENSIVE = 3
-PWQ_STAT_CM_WAKEUP = 4
 
 
 class Worker:
@@ -72,7 +67,7 @@ class Worker:
 
     __slots__ = ("pool", "id", "task", "flags", "current_work", "current_func",
                  "current_pwq", "current_color", "scheduled", "sleeping", "last_active_ns",
-                 "desc", "last_func", "current_at", "rescue_wq", "tick_jiffy")
+                 "desc", "current_at", "rescue_wq", "tick_jiffy")
 
     def __init__(self, pool: WorkerPool, wid: int) -> None:
         self.pool = pool  # I (a rescuer attaches to the pool it helps)
@@ -87,7 +82,6 @@ class Worker:
         self.sleeping = False
         self.last_active_ns = 0
         self.desc = ""  # the last workqueue served (set_worker_desc)
-        self.last_func: Callable[..., Any] | None = None
         self.current_at = 0  # runtime when the item started or the worker last woke
         self.tick_jiffy = 0  # no tick is needed for the CPU-hog check before this jiffy
         self.rescue_wq: Any = None
@@ -109,6 +103,13 @@ class Worker:
 
     def __repr__(self) -> str:
         return f"<Worker {self.name()} flags={self.flags:#x}>"
+
+
+def _housekeeping_timer(fn: Callable[[timer_list], Any]) -> timer_list:
+    t = timer_list()
+    t.housekeeping = True  # kernel bookkeeping: does not keep a sim run going
+    t.function = fn
+    return t
 
 
 class WorkerPool:
@@ -139,6 +140,9 @@ class WorkerPool:
         self.refcnt = 1
         self.bh_worker: Worker | None = None
         self.irq_work: HrTimer | None = None  # bh_pool_irq_works: kicks from other CPUs
+        # init_worker_pool(): the idle-cull and mayday timers (wqrescue).
+        self.idle_timer = _housekeeping_timer(lambda _t: wqs.idle_worker_timeout(self))
+        self.mayday_timer = _housekeeping_timer(lambda _t: wqs.pool_mayday_timeout(self))
         if bh:
             self.bh_worker = Worker(self, 0)
             self.bh_worker.flags = WORKER_PREP | WORKER_UNBOUND
@@ -403,7 +407,7 @@ class HogCheck:
         if pwq is None or worker.task is None:
             return
         if self.sim:
-            pwq.stats[PWQ_STAT_CPU_TIME] += TICK_USEC  # sampled at the tick (real measures it)
+            pwq.stats[PWQ_STAT_CPU_TIME] += TICK_NSEC // 1000  # sampled at the tick (real measures it)
         thresh = self.hog_thresh_us()
         if not thresh or worker.flags & WORKER_NOT_RUNNING or worker.sleeping:
             return

@@ -21,8 +21,9 @@ of kernel/workqueue.c (6.12; reference §5.8 rules 6-7, §5.10).
   are culled, the one idle the longest first.  Linux culls from a work item
   (``idle_cull_fn``) queued by the timer; here the timer culls directly.
 
-Locking legend: L: ``pool.lock``; M: ``wq.maydays`` is changed under
-``Workqueues.lock`` (wq_mayday_lock).
+Locking legend: L: ``pool.lock``.  ``wq.maydays`` has no lock of its own
+(Linux's ``wq_mayday_lock``): send_mayday() appends under the starving
+pool's lock, the rescuer pops without one.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from typing import TYPE_CHECKING
 
 from .context import ExecCtx
 from .task import PF_KTHREAD, PF_WQ_WORKER, TASK_INTERRUPTIBLE, TASK_RUNNING
-from .timer import HZ, timer_list
+from .timer import HZ, TICK_NSEC
+from .wqdefs import PWQ_STAT_MAYDAY, PWQ_STAT_RESCUED
 from .wqpool import POOL_MANAGER_ACTIVE, WORKER_PREP, Worker, WorkerPool
 
 if TYPE_CHECKING:
@@ -43,18 +45,11 @@ MAYDAY_INTERVAL = HZ // 10
 CREATE_COOLDOWN = HZ
 IDLE_WORKER_TIMEOUT = 300 * HZ
 
-PWQ_STAT_MAYDAY = 6
-PWQ_STAT_RESCUED = 7
-
 
 class Forward:
     """The forward-progress half of Workqueues (a mixin)."""
 
     kernel: Kernel
-
-    def __init__(self) -> None:
-        self.idle_timers: dict[int, timer_list] = {}
-        self.mayday_timers: dict[int, timer_list] = {}
 
     # ------------------------------------------------------------------
     # the manager
@@ -76,7 +71,7 @@ class Forward:
     def maybe_create_worker(self, ctx: ExecCtx, pool: WorkerPool) -> None:
         k = self.kernel
         timers = k.timers
-        mayday = self._mayday_timer(pool)
+        mayday = pool.mayday_timer
         timers.mod_timer(ctx, mayday, timers.jiffies() + MAYDAY_INITIAL_TIMEOUT)
         try:
             while True:
@@ -90,16 +85,8 @@ class Forward:
         finally:
             timers.del_timer_sync(ctx, mayday, internal=True)
 
-    def _mayday_timer(self, pool: WorkerPool) -> timer_list:
-        t = self.mayday_timers.get(pool.id)
-        if t is None:
-            t = timer_list()
-            t.housekeeping = True
-            t.function = lambda _t: self.pool_mayday_timeout(pool)
-            self.mayday_timers[pool.id] = t
-        return t
-
     def pool_mayday_timeout(self, pool: WorkerPool) -> None:
+        """The pool's mayday_timer (pool.lock is taken here)."""
         k = self.kernel
         ctx = k.current_ctx()
         pool.lock.acquire(ctx)
@@ -109,7 +96,7 @@ class Forward:
                 if work.pwq is not None:
                     self.send_mayday(ctx, work.pwq)
         pool.lock.release(ctx)
-        k.timers.mod_timer(ctx, self._mayday_timer(pool), k.timers.jiffies() + MAYDAY_INTERVAL)
+        k.timers.mod_timer(ctx, pool.mayday_timer, k.timers.jiffies() + MAYDAY_INTERVAL)
 
     def send_mayday(self, ctx: ExecCtx, pwq: pool_workqueue) -> None:
         wq = pwq.wq
@@ -173,13 +160,8 @@ class Forward:
     # ------------------------------------------------------------------
     # idle culling
     def arm_idle_timer(self, ctx: ExecCtx | None, pool: WorkerPool) -> None:
-        t = self.idle_timers.get(pool.id)
-        if t is None:
-            t = timer_list()
-            t.housekeeping = True
-            t.function = lambda _t: self.idle_worker_timeout(pool)
-            self.idle_timers[pool.id] = t
-        if t.base_cpu < 0:
+        t = pool.idle_timer
+        if t.entry is None:  # not pending
             k = self.kernel
             c = ctx if ctx is not None else k.current_ctx()
             k.timers.mod_timer(c, t, k.timers.jiffies() + IDLE_WORKER_TIMEOUT)
@@ -191,10 +173,10 @@ class Forward:
         now = k.now_ns
         while pool.too_many_workers() and pool.idle_list:
             w = pool.idle_list[-1]  # idle the longest
-            expires = w.last_active_ns + IDLE_WORKER_TIMEOUT * (1_000_000_000 // HZ)
+            expires = w.last_active_ns + IDLE_WORKER_TIMEOUT * TICK_NSEC
             if now < expires:
-                left = (expires - now + (1_000_000_000 // HZ) - 1) // (1_000_000_000 // HZ)
-                k.timers.mod_timer(ctx, self.idle_timers[pool.id], k.timers.jiffies() + left)
+                left = -(-(expires - now) // TICK_NSEC)  # round up
+                k.timers.mod_timer(ctx, pool.idle_timer, k.timers.jiffies() + left)
                 break
             pool.destroy_worker(ctx, w)
         pool.lock.release(ctx)

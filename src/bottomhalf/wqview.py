@@ -20,25 +20,35 @@ from typing import TYPE_CHECKING, Any
 
 from .context import ExecCtx
 from .task import PF_WQ_WORKER
-from .wqpool import WORKER_IDLE, Worker, WorkerPool
+from .wqdefs import (
+    PWQ_NR_STATS,
+    PWQ_STAT_CM_WAKEUP,
+    PWQ_STAT_COMPLETED,
+    PWQ_STAT_CPU_INTENSIVE,
+    PWQ_STAT_CPU_TIME,
+    PWQ_STAT_MAYDAY,
+    PWQ_STAT_REPATRIATED,
+    PWQ_STAT_RESCUED,
+    PWQ_STAT_STARTED,
+    WORK_BUSY_PENDING,
+    WORK_BUSY_RUNNING,
+    WORK_CPU_UNBOUND,
+    WQ_BH,
+    WQ_MEM_RECLAIM,
+    WQF_DESTROYING,
+    WQF_DRAINING,
+)
+from .wqpool import WORKER_IDLE, WORKER_PREP, Worker, WorkerPool
 
 if TYPE_CHECKING:
     from .kernel import Kernel
     from .workqueue import work_struct, workqueue_struct
-
-WORK_CPU_UNBOUND = 8192
-WORK_BUSY_PENDING = 1 << 0
-WORK_BUSY_RUNNING = 1 << 1
 
 HEADER = (
     "# bottomhalf's live view of every workqueue, pool and worker.\n"
     "# Linux has no /sys/kernel/debug/workqueue: there, use tools/workqueue/wq_dump.py,\n"
     "# wq_monitor.py, SysRq-t (echo t > /proc/sysrq-trigger) and the workqueue tracepoints.\n"
 )
-
-# enum pool_workqueue_stats
-_STARTED, _COMPLETED, _CPU_TIME, _CPU_INTENSIVE, _CM_WAKEUP, _REPATRIATED, _MAYDAY, _RESCUED = \
-    range(8)
 
 
 def debug_workqueue(k: Kernel) -> str:
@@ -47,7 +57,7 @@ def debug_workqueue(k: Kernel) -> str:
     out = [HEADER, "Worker Pools", "============"]
     for pool in wqs.pools:
         if pool.is_bh:
-            nw, ni = 1, (1 if pool.bh_worker and pool.bh_worker.flags & 0x8 else 0)
+            nw, ni = 1, (1 if pool.bh_worker and pool.bh_worker.flags & WORKER_PREP else 0)
         else:
             nw, ni = pool.nr_workers, pool.nr_idle
         line = (f"pool[{pool.id:02d}] flags=0x{pool.flags:02x} ref={pool.refcnt:2d} "
@@ -94,9 +104,9 @@ def debug_workqueue(k: Kernel) -> str:
         active = sum(p.nr_active for p in wq.pwqs)
         inactive = sum(len(p.inactive) for p in wq.pwqs)
         flags = []
-        if wq.flags & (1 << 16):
+        if wq.flags & WQF_DRAINING:
             flags.append("draining")
-        if wq.flags & (1 << 15):
+        if wq.flags & WQF_DESTROYING:
             flags.append("destroying")
         out.append(f"{wq.name:24s} {wq.kind():8s} flags=0x{wq.flags:x} max_active={wq.max_active} "
                    f"active={active} inactive={inactive}" + (" " + " ".join(flags) if flags else ""))
@@ -104,7 +114,7 @@ def debug_workqueue(k: Kernel) -> str:
 
 
 def _sum_stats(wq: workqueue_struct) -> list[int]:
-    stats = [0] * 8
+    stats = [0] * PWQ_NR_STATS
     for pwq in wq.pwqs:
         for i, v in enumerate(pwq.stats):
             stats[i] += v
@@ -119,10 +129,11 @@ def monitor_stats(k: Kernel) -> list[dict[str, Any]]:
         s = _sum_stats(wq)
         out.append({
             "timestamp": now, "name": wq.name, "unbound": wq.unbound,
-            "mem_reclaim": bool(wq.flags & (1 << 3)), "started": s[_STARTED],
-            "completed": s[_COMPLETED], "cpu_time": s[_CPU_TIME],
-            "cpu_intensive": s[_CPU_INTENSIVE], "cm_wakeup": s[_CM_WAKEUP],
-            "repatriated": s[_REPATRIATED], "mayday": s[_MAYDAY], "rescued": s[_RESCUED],
+            "mem_reclaim": bool(wq.flags & WQ_MEM_RECLAIM), "started": s[PWQ_STAT_STARTED],
+            "completed": s[PWQ_STAT_COMPLETED], "cpu_time": s[PWQ_STAT_CPU_TIME],
+            "cpu_intensive": s[PWQ_STAT_CPU_INTENSIVE], "cm_wakeup": s[PWQ_STAT_CM_WAKEUP],
+            "repatriated": s[PWQ_STAT_REPATRIATED], "mayday": s[PWQ_STAT_MAYDAY],
+            "rescued": s[PWQ_STAT_RESCUED],
         })
     return out
 
@@ -135,15 +146,17 @@ def wq_monitor(k: Kernel) -> str:
         s = _sum_stats(wq)
         cpu_intensive = cmw_rpr = mayday = rescued = "-"
         if wq.unbound:
-            cmw_rpr = str(s[_REPATRIATED])
+            cmw_rpr = str(s[PWQ_STAT_REPATRIATED])
         else:
-            cpu_intensive = str(s[_CPU_INTENSIVE])
-            cmw_rpr = str(s[_CM_WAKEUP])
-        if wq.flags & (1 << 3):
-            mayday = str(s[_MAYDAY])
-            rescued = str(s[_RESCUED])
-        lines.append(f"{wq.name[-24:]:24} {s[_STARTED]:8} "
-                     f"{max(s[_STARTED] - s[_COMPLETED], 0):5} {s[_CPU_TIME] / 1000000:8.1f} "
+            cpu_intensive = str(s[PWQ_STAT_CPU_INTENSIVE])
+            cmw_rpr = str(s[PWQ_STAT_CM_WAKEUP])
+        if wq.flags & WQ_MEM_RECLAIM:
+            mayday = str(s[PWQ_STAT_MAYDAY])
+            rescued = str(s[PWQ_STAT_RESCUED])
+        started = s[PWQ_STAT_STARTED]
+        lines.append(f"{wq.name[-24:]:24} {started:8} "
+                     f"{max(started - s[PWQ_STAT_COMPLETED], 0):5} "
+                     f"{s[PWQ_STAT_CPU_TIME] / 1000000:8.1f} "
                      f"{cpu_intensive:>7} {cmw_rpr:>7} {mayday:>7} {rescued:>7} ")
     return "\n".join(lines) + "\n"
 
@@ -189,7 +202,7 @@ class Introspect:
     def set_max_active(self, ctx: ExecCtx, wq: workqueue_struct, max_active: int) -> None:
         """workqueue_set_max_active(): WARN and ignore for BH and ordered queues."""
         k = self.kernel
-        if wq.flags & 1 or wq.ordered:  # WQ_BH
+        if wq.flags & WQ_BH or wq.ordered:
             k.warn(ctx, None, where="workqueue_set_max_active")
             return
         max_active = self.clamp_max_active(max_active, wq.name)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .context import ExecCtx
 from .task import TASK_RUNNING
-from .timer import HZ, INITIAL_JIFFIES, TICK_NSEC, TIMER_DEFERRABLE, timer_list
+from .timer import HZ, INITIAL_JIFFIES, TICK_NSEC, TIMER_DEFERRABLE, jiffies_to_msecs, timer_list
 from .wqpool import WORKER_PREP
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class Watchdog:
                 if pool.cpu >= 0 and not pool.is_bh:
                     pool.cpu_stall = True
                     cpu_stall = True
-                secs = (now - pool_ts) * (1000 // HZ) // 1000
+                secs = jiffies_to_msecs(now - pool_ts) // 1000
                 k.log_line(0, f"BUG: workqueue lockup - pool {pool.describe()} stuck for {secs}s!")
         if lockup:
             for line in self.show_all_workqueues():
@@ -200,8 +200,7 @@ class Watchdog:
             nr_workers = pool.nr_workers
         hung = 0
         if pool.worklist:
-            hung = (self.kernel.timers.jiffies() - _jiffies_of(pool.watchdog_ts)) * (1000 // HZ) \
-                // 1000
+            hung = jiffies_to_msecs(self.kernel.timers.jiffies() - _jiffies_of(pool.watchdog_ts)) // 1000
         line = f"pool {pool.id}: {pool.describe()} hung={hung}s workers={nr_workers}"
         if pool.manager is not None and pool.manager.task is not None:
             line += f" manager: {pool.manager.task.pid}"

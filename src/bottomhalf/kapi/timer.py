@@ -85,4 +85,4 @@ def timer_shutdown_sync(timer: timer_list) -> int:
 
 def timer_pending(timer: timer_list) -> bool:
     _need(timer, timer_list, "timer_pending", "timer")
-    return timer.base_cpu >= 0
+    return timer.entry is not None

@@ -8,11 +8,12 @@ from typing import Any
 
 from ..context import ExecCtx, _local
 from ..context import current_ctx as _ctx
+from ..timer import TIMER_DEFERRABLE
 from ..workqueue import (
     __WQ_LEGACY,
     __WQ_ORDERED,
-    W_IDLE,
     WORK_CPU_UNBOUND,
+    WORKER_DESC_LEN,
     WQ_FREEZABLE,
     WQ_MEM_RECLAIM,
     WQ_UNBOUND,
@@ -88,22 +89,27 @@ def _cpu(cpu: int, fn: str, ctx: ExecCtx) -> int:
 def INIT_WORK(work: work_struct, func: Callable[[work_struct], None]) -> None:  # noqa: N802
     _work(work, "INIT_WORK")
     _need_fn(func, "INIT_WORK", "func")
-    work.func = func
-    work.state = W_IDLE
-    work.pwq = None
-    work.last_pool = None
-    work.disable = 0
-    work.linked = False
+    work.init(func)
+
+
+def _init_delayed_work(dwork: delayed_work, func: Callable[[work_struct], None], timer_flags: int,
+                       fn: str) -> None:
+    _need(dwork, delayed_work, fn, "dwork")
+    _need_fn(func, fn, "func")
+    t = dwork.timer
+    if t.entry is not None:  # re-initialised while armed: take the timer off its wheel
+        ctx = _ctx()
+        ctx.kernel.timers.del_timer(ctx, t)
+    dwork.init(func, timer_flags)
 
 
 def INIT_DELAYED_WORK(dwork: delayed_work, func: Callable[[work_struct], None]) -> None:  # noqa: N802
-    _need(dwork, delayed_work, "INIT_DELAYED_WORK", "dwork")
-    INIT_WORK(dwork.work, func)
-    dwork.timer.function = None
-    dwork.timer.base_cpu = -1
+    _init_delayed_work(dwork, func, 0, "INIT_DELAYED_WORK")
 
 
-INIT_DEFERRABLE_WORK = INIT_DELAYED_WORK
+def INIT_DEFERRABLE_WORK(dwork: delayed_work, func: Callable[[work_struct], None]) -> None:  # noqa: N802
+    """A delayed work whose timer is TIMER_DEFERRABLE: it does not wake an idle CPU."""
+    _init_delayed_work(dwork, func, TIMER_DEFERRABLE, "INIT_DEFERRABLE_WORK")
 
 
 def DECLARE_WORK(func: Callable[[work_struct], None]) -> work_struct:  # noqa: N802
@@ -118,7 +124,10 @@ def DECLARE_DELAYED_WORK(func: Callable[[work_struct], None]) -> delayed_work:  
     return dw
 
 
-DECLARE_DEFERRABLE_WORK = DECLARE_DELAYED_WORK
+def DECLARE_DEFERRABLE_WORK(func: Callable[[work_struct], None]) -> delayed_work:  # noqa: N802
+    dw = delayed_work()
+    INIT_DEFERRABLE_WORK(dw, func)
+    return dw
 
 
 def to_delayed_work(work: work_struct) -> delayed_work:
@@ -382,7 +391,7 @@ def set_worker_desc(fmt: str, *args: Any) -> None:
     if w is not None:
         from ..printk import vsprintf
 
-        w.desc = (vsprintf(fmt, args) if args or "%" in fmt else fmt)[:23]
+        w.desc = (vsprintf(fmt, args) if args or "%" in fmt else fmt)[:WORKER_DESC_LEN - 1]
 
 
 def workqueue_set_max_active(wq: AnyWq, max_active: int) -> None:
