@@ -155,10 +155,12 @@ def test_a_file_that_does_not_parse_is_refused(kernel: Kernel, tmp_path: Any) ->
 
 
 def test_missing_file_is_enoent(kernel: Kernel) -> None:
-    """A path that does not exist: ENOENT, nothing changes."""
+    """A path that does not exist: ENOENT in insmod's "could not load" words, nothing changes."""
     with pytest.raises(ModuleLoadError) as info:
         kernel.insmod(module_path("does_not_exist.py"))
     assert info.value.errno == errno.ENOENT
+    assert str(info.value).startswith(
+        "could not load module does_not_exist: No such file or directory (")
     assert kernel.lsmod() == []
 
 

@@ -111,3 +111,19 @@ ERRNO_NAMES[EAGAIN] = "EAGAIN"
 def strerror(err: int) -> str:
     """glibc's strerror() text for a Linux errno."""
     return _STRERROR.get(err, f"Unknown error {err}")
+
+
+# kmod's insmod (tools/insmod.c mod_strerror) has its own words for the errors
+# init_module() returns most often, whoever returned them: the loader or the
+# module's init (an init returning -EINVAL also reads "Invalid parameters").
+_KMOD_STRERROR = {
+    ENOEXEC: "Invalid module format",
+    ENOENT: "Unknown symbol in module",
+    ESRCH: "Module has wrong symbol version",
+    EINVAL: "Invalid parameters",
+}
+
+
+def kmod_strerror(err: int) -> str:
+    """insmod's reason in "could not insert module X: <reason>"."""
+    return _KMOD_STRERROR.get(err) or strerror(err)

@@ -8,7 +8,7 @@ are for misuse from Python and for runs that cannot go on.
 
 from __future__ import annotations
 
-from .errnos import strerror
+from .errnos import kmod_strerror, strerror
 
 
 class BottomHalfError(Exception):
@@ -22,15 +22,20 @@ class ModuleError(BottomHalfError):
 class ModuleLoadError(ModuleError):
     """insmod failed: the module's init returned -errno or raised, or the file is bad.
 
-    ``errno`` is positive, as kmod reports it (``errno.ENOMEM``...).
+    ``errno`` is positive, as kmod reports it (``errno.ENOMEM``...).  The
+    message is kmod's: "could not insert module NAME: <kmod_strerror>", or,
+    for a file that is not there (``found=False``), "could not load module
+    NAME: <strerror>", as insmod says before it reaches init_module().
     """
 
-    def __init__(self, module: str, err: int, detail: str = "", reason: str | None = None) -> None:
+    def __init__(self, module: str, err: int, detail: str = "", *, found: bool = True) -> None:
         self.module = module
         self.errno = err
         self.detail = detail
-        why = reason or strerror(err)  # kmod's wording where it has its own
-        msg = f"could not insert module {module}: {why}"
+        if found:
+            msg = f"could not insert module {module}: {kmod_strerror(err)}"
+        else:
+            msg = f"could not load module {module}: {strerror(err)}"
         if detail:
             msg += f" ({detail})"
         super().__init__(msg)

@@ -119,7 +119,7 @@ def cmd_insmod(args: argparse.Namespace) -> int:
 
 def insmod_error(path: str, full: str, err: int, detail: str) -> str:
     """kmod's line, with what the kernel knows beyond the errno in parentheses."""
-    from .shell import kmod_strerror
+    from bottomhalf.errnos import kmod_strerror
 
     why = kmod_strerror(err)
     line = f"insmod: ERROR: could not insert module {path}: {why}"
