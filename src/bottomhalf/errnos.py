@@ -96,12 +96,18 @@ _STRERROR = {
     ENOTEMPTY: "Directory not empty",
     ENODATA: "No data available",
     ETIME: "Timer expired",
+    ENOLINK: "Link has been severed",
     EPROTO: "Protocol error",
+    EBADMSG: "Bad message",
     EOVERFLOW: "Value too large for defined data type",
+    EILSEQ: "Invalid or incomplete multibyte or wide character",
     EOPNOTSUPP: "Operation not supported",
     ETIMEDOUT: "Connection timed out",
+    ECONNREFUSED: "Connection refused",
+    EALREADY: "Operation already in progress",
+    EINPROGRESS: "Operation now in progress",
     ECANCELED: "Operation canceled",
-    ENOTSUPP: "Unknown error 524",
+    ENOTSUPP: "Unknown error 524",  # kernel-internal: glibc has no text for it
 }
 
 ERRNO_NAMES = {v: k for k, v in globals().items() if k.startswith("E") and isinstance(v, int)}
