@@ -208,6 +208,8 @@ def test_shell_messages_match_linux_tools(sim: Kernel) -> None:
     sh = Shell(sim, EXAMPLES)
     r = sh.run("cat /sys/kernel/debug/nothing")
     assert (r.output, r.status) == ("cat: /sys/kernel/debug/nothing: No such file or directory\n", 1)
+    r = sh.run("cat /proc/sys/kernel")
+    assert (r.output, r.status) == ("cat: /proc/sys/kernel: Is a directory\n", 1)
     r = sh.run("sudo rmmod hello")
     assert (r.output, r.status) == ("rmmod: ERROR: Module hello is not currently loaded\n", 1)
     r = sh.run("sudo insmod no_such.ko")

@@ -298,9 +298,9 @@ class KernelServer:
             if handler is None:
                 raise BottomHalfError(f"unknown request '{req.op}'")
             req.reply = {"ok": True, "result": handler(self, **req.args)}
-        except FileNotFoundError as e:
-            req.reply = {"ok": False, "error": f"{e.filename}: No such file or directory",
-                         "errno": 2}
+        except (FileNotFoundError, IsADirectoryError) as e:  # a kernel file's path
+            req.reply = {"ok": False, "error": f"{e.filename}: {e.strerror}",
+                         "errno": e.errno}
         except (BottomHalfError, ValueError, TypeError, OSError) as e:
             text = str(e) or type(e).__name__
             req.reply = {"ok": False, "error": text.splitlines()[0],

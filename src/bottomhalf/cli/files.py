@@ -17,8 +17,6 @@ import sys
 
 from .common import CliError, ToolError, add_name_option, connect, strerror
 
-ENOENT = 2
-
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cat", help="print a kernel file (/proc, /sys, tracefs)",
@@ -59,6 +57,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
 
 def cmd_write(args: argparse.Namespace) -> int:
     from bottomhalf.client import ClientError
+    from bottomhalf.errnos import EISDIR, ENOENT
 
     path = args.path
     value = " ".join(args.value) + "\n"
@@ -68,7 +67,7 @@ def cmd_write(args: argparse.Namespace) -> int:
         except ClientError as e:
             if not e.errno:
                 raise CliError(str(e)) from None
-            if e.errno == ENOENT:
+            if e.errno in (ENOENT, EISDIR):  # the shell could not open it
                 raise ToolError(f"write: {path}: {strerror(e.errno)}") from None
             raise ToolError(write_error(path, e.errno, str(e))) from None
     return 0

@@ -102,8 +102,8 @@ class Shell:
     def _cat(self, path: str) -> tuple[str, int]:
         try:
             return self.kernel.read(path), 0
-        except FileNotFoundError:
-            return f"cat: {path}: No such file or directory\n", 1
+        except (FileNotFoundError, IsADirectoryError) as e:
+            return f"cat: {path}: {e.strerror}\n", 1
 
     def _echo(self, text: str, path: str) -> tuple[str, int]:
         from bottomhalf.errnos import strerror
@@ -111,8 +111,8 @@ class Shell:
 
         try:
             self.kernel.write(path, text + "\n")
-        except FileNotFoundError:
-            return f"bash: {path}: No such file or directory\n", 1
+        except (FileNotFoundError, IsADirectoryError) as e:
+            return f"bash: {path}: {e.strerror}\n", 1
         except KernelFileError as e:
             return f"bash: echo: write error: {strerror(e.errno)}\n", 1
         return "", 0
