@@ -61,7 +61,15 @@ def test_module_errors_carry_errno_and_detail(frozen: Booted) -> None:
         with pytest.raises(ClientError) as e:
             c.call("insmod", path=os.path.join(ROOT, "examples", "nope.py"))
     assert e.value.errno == 2
-    assert e.value.reply["detail"].endswith("nope.py: no such module file")
+    assert e.value.detail.endswith("nope.py: no such module file")
+    with Client(frozen.name) as c:
+        with pytest.raises(ClientError) as e:
+            c.call("rmmod", name="nope")
+    assert (e.value.errno, str(e.value)) == (2, "Module nope is not currently loaded")
+    with Client(frozen.name) as c:
+        with pytest.raises(ClientError) as e:
+            c.call("write", path="/proc/sys/kernel/printk", value="x")
+    assert (e.value.errno, e.value.detail) == (22, "'x' is not an integer; nothing was changed")
 
 
 def test_dmesg_follow_streams_new_records(frozen: Booted) -> None:

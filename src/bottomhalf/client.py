@@ -39,13 +39,15 @@ SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1
 class ClientError(Exception):
     """A request could not be made or was refused; ``str()`` is one clear line.
 
-    ``errno`` is the kernel's errno when the kernel refused the request, and
-    ``reply`` the whole answer (which may carry a ``detail``)."""
+    ``errno`` is the kernel's errno when the kernel refused the request (0 when
+    the request never got an answer, or failed without one), ``detail`` what
+    the kernel knows beyond it, and ``reply`` the whole answer."""
 
     def __init__(self, message: str, errno: int = 0, reply: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.errno = errno
         self.reply = reply or {}
+        self.detail: str = self.reply.get("detail", "")
 
 
 class StaleSocket(ClientError):

@@ -16,7 +16,15 @@ class BottomHalfError(Exception):
 
 
 class ModuleError(BottomHalfError):
-    """rmmod/insmod refused: not loaded, in use, no exit function, bad file..."""
+    """rmmod/insmod refused: not loaded, in use, no exit function, bad file...
+
+    ``errno`` is the positive errno delete_module() or init_module() returned
+    (``ENOENT`` for a module that is not loaded, ``EBUSY`` for one in use).
+    """
+
+    def __init__(self, message: str, err: int = 0) -> None:
+        super().__init__(message)
+        self.errno = err
 
 
 class ModuleLoadError(ModuleError):
@@ -30,7 +38,6 @@ class ModuleLoadError(ModuleError):
 
     def __init__(self, module: str, err: int, detail: str = "", *, found: bool = True) -> None:
         self.module = module
-        self.errno = err
         self.detail = detail
         if found:
             msg = f"could not insert module {module}: {kmod_strerror(err)}"
@@ -38,7 +45,7 @@ class ModuleLoadError(ModuleError):
             msg = f"could not load module {module}: {strerror(err)}"
         if detail:
             msg += f" ({detail})"
-        super().__init__(msg)
+        super().__init__(msg, err)
 
 
 class NotInKernelError(BottomHalfError):
@@ -75,10 +82,14 @@ class IdleTimeout(BottomHalfError):
 
 
 class KernelFileError(BottomHalfError):
-    """A write to a kernel file was refused (bad value, read-only file)."""
+    """A write to a kernel file was refused (bad value, read-only file).
+
+    ``errno`` is what write(2) would return; ``detail`` says why, if known.
+    """
 
     def __init__(self, path: str, err: int, detail: str = "") -> None:
         self.path = path
         self.errno = err
+        self.detail = detail
         why = strerror(err)
         super().__init__(f"{path}: {why}" + (f" ({detail})" if detail else ""))

@@ -349,17 +349,17 @@ class Modules:
         """delete_module()'s checks, and kmod's words for them; nothing changes."""
         mod = self.loaded.get(name)
         if mod is None:
-            raise _module_error(f"Module {name} is not currently loaded", ENOENT)
+            raise ModuleError(f"Module {name} is not currently loaded", ENOENT)
         if mod.refcount > 0 or mod.users:
             users = ",".join(mod.users)
-            raise _module_error(f"Module {name} is in use" + (f" by: {users}" if users else ""),
+            raise ModuleError(f"Module {name} is in use" + (f" by: {users}" if users else ""),
                                 EBUSY)
         if mod.state != LIVE:
-            raise _module_error(f"could not remove '{name}': Device or resource busy "
+            raise ModuleError(f"could not remove '{name}': Device or resource busy "
                                 f"(the module is {_PROC_STATE.get(mod.state, mod.state).lower()})",
                                 EBUSY)
         if mod.permanent:
-            raise _module_error(f"could not remove '{name}': Device or resource busy (it has an "
+            raise ModuleError(f"could not remove '{name}': Device or resource busy (it has an "
                                 "init function but no exit function, so it cannot be unloaded)",
                                 EBUSY)
         return mod
@@ -397,12 +397,6 @@ class Modules:
             users = " " + ",".join(m.users) if m.users else ""
             lines.append(f"{m.name:<19s} {m.size:8d}  {m.refcount}{users}")
         return "\n".join(lines) + "\n"
-
-
-def _module_error(message: str, err: int) -> ModuleError:
-    e = ModuleError(message)
-    e.errno = err  # type: ignore[attr-defined]
-    return e
 
 
 # Declared by the headers a module includes, though not exported to modules:

@@ -69,17 +69,11 @@ def cmd_write(args: argparse.Namespace) -> int:
                 raise CliError(str(e)) from None
             if e.errno in (ENOENT, EISDIR):  # the shell could not open it
                 raise ToolError(f"write: {path}: {strerror(e.errno)}") from None
-            raise ToolError(write_error(path, e.errno, str(e))) from None
+            raise ToolError(write_error(path, e.errno, e.detail)) from None
     return 0
 
 
-def write_error(path: str, err: int, message: str) -> str:
+def write_error(path: str, err: int, detail: str) -> str:
     """``write: PATH: write error: Invalid argument ('x' is not an integer...)``."""
-    why = strerror(err)
-    line = f"write: {path}: write error: {why}"
-    # The kernel's message is "PATH: reason (detail)": keep the detail.
-    head = f"{why} ("
-    at = message.find(head)
-    if at >= 0 and message.endswith(")"):
-        line += f" ({message[at + len(head):-1]})"
-    return line
+    line = f"write: {path}: write error: {strerror(err)}"
+    return line + (f" ({detail})" if detail else "")

@@ -113,7 +113,7 @@ def cmd_insmod(args: argparse.Namespace) -> int:
         except ClientError as e:
             if not e.errno:
                 raise CliError(str(e)) from None
-            raise ToolError(insmod_error(path, full, e.errno, e.reply.get("detail", ""))) from None
+            raise ToolError(insmod_error(path, full, e.errno, e.detail)) from None
     return 0
 
 
@@ -137,9 +137,9 @@ def cmd_rmmod(args: argparse.Namespace) -> int:
         try:
             c.call("rmmod", name=name)
         except ClientError as e:
-            if e.reply.get("ok") is False:
-                raise ToolError(f"rmmod: ERROR: {e}") from None
-            raise CliError(str(e)) from None
+            if not e.errno:
+                raise CliError(str(e)) from None
+            raise ToolError(f"rmmod: ERROR: {e}") from None
     return 0
 
 
