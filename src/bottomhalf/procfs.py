@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from .errnos import EACCES, EINVAL, EISDIR, ENOENT, strerror
 from .errors import KernelFileError
+from .params import convert_param
 from .trace import EVENTS
 
 if TYPE_CHECKING:
@@ -244,13 +245,11 @@ class KernelFiles:
 
         def ulong(name: str, setter: Callable[[int], None] | None = None) -> tuple[Reader, Writer]:
             def write(text: str) -> None:
-                v = text.strip()
                 try:
-                    n = int(v, 0)
+                    n = convert_param("ulong", text)  # param_set_ulong(): kstrtoul, base 0
                 except ValueError:
-                    raise KernelFileError(base + name, EINVAL, "not a number") from None
-                if n < 0:
-                    raise KernelFileError(base + name, EINVAL, "must not be negative")
+                    raise KernelFileError(base + name, EINVAL,
+                                          "not an unsigned long (kstrtoul, base 0)") from None
                 if setter is not None:
                     setter(n)
                 else:
@@ -261,10 +260,12 @@ class KernelFiles:
             k.call(lambda: k.wq.set_watchdog_thresh(k.current_ctx(), n))
 
         def write_rr(text: str) -> None:
-            v = text.strip()
-            if v not in ("0", "1", "N", "Y", "n", "y"):
-                raise KernelFileError(base + "debug_force_rr_cpu", EINVAL, "write Y or N")
-            params["workqueue.debug_force_rr_cpu"] = v in ("1", "Y", "y")
+            try:
+                on = convert_param("bool", text)  # param_set_bool(): kstrtobool
+            except ValueError:
+                raise KernelFileError(base + "debug_force_rr_cpu", EINVAL,
+                                      "write Y, N, 1, 0, on or off") from None
+            params["workqueue.debug_force_rr_cpu"] = on
 
         return {
             base + "watchdog_thresh": ulong("watchdog_thresh", set_thresh),
