@@ -284,3 +284,15 @@ def test_flag_columns(sim: Kernel, preempt_count: int, irqs_off: bool, flags: st
     ctx = ExecCtx(sim, sim.sched.find("ksoftirqd/1")[0], 1, preempt_count)
     ctx.irqs_off = irqs_off
     assert sim.trace.context_flags(ctx) == flags
+
+
+def test_softirq_format_file_lists_every_vector(sim: Kernel) -> None:
+    """events/irq/softirq_entry/format: show_softirq_name() expanded, as Linux prints it."""
+    text = sim.read("/sys/kernel/tracing/events/irq/softirq_entry/format")
+    assert text.startswith("name: softirq_entry\n")
+    assert "\tfield:unsigned int vec;\toffset:8;\tsize:4;\tsigned:0;\n" in text
+    assert text.endswith(
+        'print fmt: "vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, { 0, "HI" }, '
+        '{ 1, "TIMER" }, { 2, "NET_TX" }, { 3, "NET_RX" }, { 4, "BLOCK" }, { 5, "IRQ_POLL" }, '
+        '{ 6, "TASKLET" }, { 7, "SCHED" }, { 8, "HRTIMER" }, { 9, "RCU" })\n')
+

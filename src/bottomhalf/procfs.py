@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from .errnos import EACCES, EINVAL, EISDIR, ENOENT, strerror
 from .errors import KernelFileError
 from .params import convert_param
+from .softirq import SOFTIRQ_NAMES
 from .trace import EVENTS
 
 if TYPE_CHECKING:
@@ -34,17 +35,20 @@ TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 # where WQ_SYSFS workqueues appear (kernel/workqueue.c wq_subsys, a bus "workqueue")
 WQ_SYSFS_DIRS = ("/sys/bus/workqueue/devices/", "/sys/devices/virtual/workqueue/")
 
+# show_softirq_name() in include/trace/events/irq.h, as the format file prints
+# it: each softirq_name(X) expanded to { X_SOFTIRQ's value, "X" }
+_SOFTIRQ_FMT = ('"vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, '
+                + ", ".join(f'{{ {nr}, "{name}" }}' for nr, name in enumerate(SOFTIRQ_NAMES))
+                + ")")
+
 _EVENT_FORMATS = {
     "irq_handler_entry": ('"irq=%d name=%s", REC->irq, __get_str(name)',
                           ["int irq", "__data_loc char[] name"]),
     "irq_handler_exit": ('"irq=%d ret=%s", REC->irq, REC->ret ? "handled" : "unhandled"',
                          ["int irq", "int ret"]),
-    "softirq_raise": ('"vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, ...)',
-                      ["unsigned int vec"]),
-    "softirq_entry": ('"vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, ...)',
-                      ["unsigned int vec"]),
-    "softirq_exit": ('"vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, ...)',
-                     ["unsigned int vec"]),
+    "softirq_raise": (_SOFTIRQ_FMT, ["unsigned int vec"]),
+    "softirq_entry": (_SOFTIRQ_FMT, ["unsigned int vec"]),
+    "softirq_exit": (_SOFTIRQ_FMT, ["unsigned int vec"]),
     "tasklet_entry": ('"tasklet=%ps function=%ps", REC->tasklet, REC->func',
                       ["void * tasklet", "void * func"]),
     "tasklet_exit": ('"tasklet=%ps function=%ps", REC->tasklet, REC->func',
