@@ -9,6 +9,7 @@ import pytest
 
 from bottomhalf import Kernel
 from bottomhalf.context import ExecCtx
+from bottomhalf.errors import KernelFileError
 from bottomhalf.linux import (
     BLOCK_SOFTIRQ,
     INIT_WORK,
@@ -296,3 +297,30 @@ def test_softirq_format_file_lists_every_vector(sim: Kernel) -> None:
         '{ 1, "TIMER" }, { 2, "NET_TX" }, { 3, "NET_RX" }, { 4, "BLOCK" }, { 5, "IRQ_POLL" }, '
         '{ 6, "TASKLET" }, { 7, "SCHED" }, { 8, "HRTIMER" }, { 9, "RCU" })\n')
 
+
+TRACING_ON = "/sys/kernel/tracing/tracing_on"
+
+
+def test_tracing_on_0_stops_recording_and_any_nonzero_resumes(sim: Kernel) -> None:
+    """rb_simple_write(): base 10, 0 is off, every other value is on; events in between are lost."""
+    block_device_irq(sim)
+    sim.write(TRACING_ON, "0\n")
+    assert sim.read(TRACING_ON) == "0\n"
+    sim.raise_irq(36, cpu=1)
+    assert body(sim) == []
+    sim.write(TRACING_ON, "2\n")
+    assert sim.read(TRACING_ON) == "1\n"
+    sim.raise_irq(36, cpu=1)
+    assert len(body(sim)) == 5
+    sim.write(TRACING_ON, "0")
+    sim.write(TRACING_ON, "010")  # decimal ten, not octal eight: on all the same
+    assert sim.read(TRACING_ON) == "1\n"
+
+
+@pytest.mark.parametrize("text", ["0x1", "on", "", "-1", "1 2"])
+def test_tracing_on_refuses_what_is_not_a_decimal_number(sim: Kernel, text: str) -> None:
+    """kstrtoul base 10: hex, words and signs are EINVAL; tracing stays as it was."""
+    with pytest.raises(KernelFileError) as info:
+        sim.write(TRACING_ON, text)
+    assert info.value.errno == 22
+    assert sim.read(TRACING_ON) == "1\n"

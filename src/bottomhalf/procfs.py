@@ -18,9 +18,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from .errnos import EACCES, EINVAL, EISDIR, ENOENT, strerror
+from .errnos import EACCES, EINVAL, EISDIR, ENOENT, ERANGE, strerror
 from .errors import KernelFileError
-from .params import convert_param
+from .params import INT_TYPES, convert_param, kstrtoll
 from .softirq import SOFTIRQ_NAMES
 from .trace import EVENTS
 
@@ -33,6 +33,7 @@ Writer = Callable[[str], None]
 
 TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 # where WQ_SYSFS workqueues appear (kernel/workqueue.c wq_subsys, a bus "workqueue")
+ULONG_MAX = INT_TYPES["ulong"][1]
 WQ_SYSFS_DIRS = ("/sys/bus/workqueue/devices/", "/sys/devices/virtual/workqueue/")
 
 # show_softirq_name() in include/trace/events/irq.h, as the format file prints
@@ -298,10 +299,14 @@ class KernelFiles:
         self.kernel.trace.write_set_event(text)
 
     def _write_tracing_on(self, text: str) -> None:
-        v = text.strip()
-        if v not in ("0", "1"):
-            raise KernelFileError("tracing_on", EINVAL, "write 0 or 1")
-        self.kernel.trace.set_tracing_on(v == "1")
+        """rb_simple_write(): a base-10 unsigned long; any nonzero value turns tracing on."""
+        try:
+            v = kstrtoll(text, signed=False, base=10)
+        except ValueError:
+            raise KernelFileError("tracing_on", EINVAL, "not a decimal number") from None
+        if v > ULONG_MAX:
+            raise KernelFileError("tracing_on", ERANGE, "does not fit in an unsigned long")
+        self.kernel.trace.set_tracing_on(v != 0)
 
     def _enable_state(self, evs: list[str]) -> str:
         on = [e in self.kernel.trace.enabled for e in evs]
