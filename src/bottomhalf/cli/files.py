@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CliError, ToolError, add_name_option, connect, strerror
+from .common import ToolError, add_name_option, connect, strerror
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +46,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
                 text = c.call("read", path=path)
             except ClientError as e:
                 if not e.errno:
-                    raise CliError(str(e)) from None
+                    raise
                 sys.stdout.flush()
                 sys.stderr.write(f"cat: {path}: {strerror(e.errno)}\n")
                 status = 1
@@ -66,7 +66,7 @@ def cmd_write(args: argparse.Namespace) -> int:
             c.call("write", path=path, value=value)
         except ClientError as e:
             if not e.errno:
-                raise CliError(str(e)) from None
+                raise
             if e.errno in (ENOENT, EISDIR):  # the shell could not open it
                 raise ToolError(f"write: {path}: {strerror(e.errno)}") from None
             raise ToolError(write_error(path, e.errno, e.detail)) from None

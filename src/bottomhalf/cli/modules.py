@@ -24,7 +24,7 @@ import argparse
 import os
 import sys
 
-from .common import CliError, ToolError, add_name_option, call, connect
+from .common import ToolError, add_name_option, call, connect
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def cmd_insmod(args: argparse.Namespace) -> int:
             c.call("insmod", path=full, params=params)
         except ClientError as e:
             if not e.errno:
-                raise CliError(str(e)) from None
+                raise
             raise ToolError(insmod_error(path, full, e.errno, e.detail)) from None
     return 0
 
@@ -138,7 +138,7 @@ def cmd_rmmod(args: argparse.Namespace) -> int:
             c.call("rmmod", name=name)
         except ClientError as e:
             if not e.errno:
-                raise CliError(str(e)) from None
+                raise
             raise ToolError(f"rmmod: ERROR: {e}") from None
     return 0
 
