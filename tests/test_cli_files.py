@@ -49,6 +49,8 @@ def test_write_errors(frozen: Booted) -> None:
         "write: /proc/softirqs: write error: Permission denied (the file is read-only)"
     assert one_error_line(frozen.bh("write", "/proc/nope", "1"), "write: ") == \
         "write: /proc/nope: No such file or directory"
-    assert one_error_line(frozen.bh("write", "/sys/kernel/tracing/tracing_on", "2"),
+    assert one_error_line(frozen.bh("write", "/proc/sys", "1"), "write: ") == \
+        "write: /proc/sys: Is a directory"
+    assert one_error_line(frozen.bh("write", "/sys/kernel/tracing/tracing_on", "on"),
                           "write: ") == ("write: /sys/kernel/tracing/tracing_on: write error: "
-                                         "Invalid argument (write 0 or 1)")
+                                         "Invalid argument (not a decimal number)")

@@ -208,6 +208,8 @@ def test_shell_messages_match_linux_tools(sim: Kernel) -> None:
     sh = Shell(sim, EXAMPLES)
     r = sh.run("cat /sys/kernel/debug/nothing")
     assert (r.output, r.status) == ("cat: /sys/kernel/debug/nothing: No such file or directory\n", 1)
+    r = sh.run("cat /proc/sys/kernel")
+    assert (r.output, r.status) == ("cat: /proc/sys/kernel: Is a directory\n", 1)
     r = sh.run("sudo rmmod hello")
     assert (r.output, r.status) == ("rmmod: ERROR: Module hello is not currently loaded\n", 1)
     r = sh.run("sudo insmod no_such.ko")
@@ -234,3 +236,15 @@ def test_colour_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not want_colour(Tty())
     assert Style(False).heading("Step 1") == "Step 1"
     assert Style(True).heading("Step 1") == "\033[1mStep 1\033[0m"
+
+
+def test_insmod_reason_is_kmods_in_the_library_and_the_shell(sim: Kernel) -> None:
+    """init returning -EINVAL: kmod's "Invalid parameters" from Kernel.insmod and the shell."""
+    with pytest.raises(ModuleLoadError) as info:
+        sim.insmod(example("napi_driver.py"), budget="0")
+    assert info.value.errno == errno.EINVAL
+    assert str(info.value) == ("could not insert module napi_driver: Invalid parameters "
+                               "(init returned -22)")
+    r = Shell(sim, EXAMPLES).run("sudo insmod napi_driver.ko budget=0")
+    assert (r.output, r.status) == (
+        "insmod: ERROR: could not insert module napi_driver.ko: Invalid parameters\n", 1)

@@ -155,10 +155,12 @@ def test_a_file_that_does_not_parse_is_refused(kernel: Kernel, tmp_path: Any) ->
 
 
 def test_missing_file_is_enoent(kernel: Kernel) -> None:
-    """A path that does not exist: ENOENT, nothing changes."""
+    """A path that does not exist: ENOENT in insmod's "could not load" words, nothing changes."""
     with pytest.raises(ModuleLoadError) as info:
         kernel.insmod(module_path("does_not_exist.py"))
     assert info.value.errno == errno.ENOENT
+    assert str(info.value).startswith(
+        "could not load module does_not_exist: No such file or directory (")
     assert kernel.lsmod() == []
 
 
@@ -246,17 +248,19 @@ def test_init_returning_positive_loads_with_a_warning(kernel: Kernel, tmp_path: 
 
 
 def test_rmmod_of_a_module_not_loaded(kernel: Kernel) -> None:
-    """Not loaded: ModuleError in kmod's words."""
-    with pytest.raises(ModuleError, match="Module fresh_globals is not currently loaded"):
+    """Not loaded: ModuleError(ENOENT) in kmod's words."""
+    with pytest.raises(ModuleError, match="Module fresh_globals is not currently loaded") as info:
         kernel.rmmod("fresh_globals")
+    assert info.value.errno == errno.ENOENT
 
 
 def test_rmmod_of_a_module_in_use_changes_nothing(kernel: Kernel) -> None:
     """A held reference makes rmmod fail; the module stays Live and its exit never runs."""
     mod = kernel.insmod(module_path("fresh_globals.py"))
     mod.refcount += 1  # as try_module_get() by a user of the module would
-    with pytest.raises(ModuleError, match="Module fresh_globals is in use"):
+    with pytest.raises(ModuleError, match="Module fresh_globals is in use") as info:
         kernel.rmmod("fresh_globals")
+    assert info.value.errno == errno.EBUSY
     assert kernel.lsmod() == [mod] and mod.state == "Live"
     assert "fresh_globals: bye" not in messages(kernel)
     mod.refcount -= 1
@@ -269,7 +273,7 @@ def test_rmmod_of_a_module_without_exit_is_ebusy(kernel: Kernel) -> None:
     mod = kernel.insmod(module_path("no_exit.py"))
     with pytest.raises(ModuleError, match="Device or resource busy") as info:
         kernel.rmmod("no_exit")
-    assert info.value.errno == errno.EBUSY  # type: ignore[attr-defined]
+    assert info.value.errno == errno.EBUSY
     assert kernel.lsmod() == [mod]
     assert kernel.read("/proc/modules").split(" ")[:4] == ["no_exit", "12288", "0",
                                                           "[permanent],"]

@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 from bottomhalf import Kernel
 from bottomhalf import linux as L
 from bottomhalf.errors import KernelFileError
-from bottomhalf.printk import PrintkFormatError, format_timestamp, vsprintf
+from bottomhalf.printk import (
+    _RECORD_OVERHEAD,
+    LOG_BUF_LEN,
+    PrintkFormatError,
+    format_timestamp,
+    vsprintf,
+)
 
 from .conftest import messages, module_path, unoffset
 
@@ -98,6 +104,42 @@ def test_a_new_record_from_the_same_caller_closes_the_open_one(kernel: Kernel) -
 
     kernel.call(scenario)
     assert records(kernel) == [(6, "one"), (5, "two")]
+
+
+def test_continuations_count_towards_the_ring_buffer_size(kernel: Kernel) -> None:
+    """KERN_CONT text is counted, so old records are dropped to keep LOG_BUF_LEN."""
+    piece = "x" * 1000
+    pieces = 3 * LOG_BUF_LEN // 4 // len(piece)  # each record fills 3/4 of the buffer
+
+    def scenario() -> None:
+        for name in ("first", "second"):
+            L.printk(L.KERN_INFO + name)
+            for _ in range(pieces):
+                L.pr_cont(piece)
+            L.pr_cont("\n")
+
+    kernel.call(scenario)
+    log = kernel.log
+    kept = log.snapshot(include_cleared=True)
+    assert [r.text for r in kept] == ["second" + piece * pieces]
+    assert log.size == len(kept[0].text) + _RECORD_OVERHEAD <= LOG_BUF_LEN
+
+
+def test_ring_buffer_keeps_the_newest_records_within_log_buf_len(kernel: Kernel) -> None:
+    """Once full, the oldest records go first; the size never exceeds LOG_BUF_LEN."""
+    line = "y" * 200
+
+    def scenario() -> None:
+        for i in range(2 * LOG_BUF_LEN // len(line)):
+            L.printk(L.KERN_INFO + f"{i:05d}{line}\n")
+
+    kernel.call(scenario)
+    log = kernel.log
+    kept = log.snapshot(include_cleared=True)
+    assert 0 < log.size <= LOG_BUF_LEN
+    assert log.size == sum(len(r.text) + _RECORD_OVERHEAD for r in kept)
+    assert [r.seq for r in kept] == list(range(kept[0].seq, log.seq + 1))
+    assert kept[-1].text.startswith(f"{2 * LOG_BUF_LEN // len(line) - 1:05d}")
 
 
 # ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 
 from bottomhalf import Kernel
 from bottomhalf.context import ExecCtx
+from bottomhalf.errors import KernelFileError
 from bottomhalf.linux import (
     BLOCK_SOFTIRQ,
     INIT_WORK,
@@ -284,3 +285,42 @@ def test_flag_columns(sim: Kernel, preempt_count: int, irqs_off: bool, flags: st
     ctx = ExecCtx(sim, sim.sched.find("ksoftirqd/1")[0], 1, preempt_count)
     ctx.irqs_off = irqs_off
     assert sim.trace.context_flags(ctx) == flags
+
+
+def test_softirq_format_file_lists_every_vector(sim: Kernel) -> None:
+    """events/irq/softirq_entry/format: show_softirq_name() expanded, as Linux prints it."""
+    text = sim.read("/sys/kernel/tracing/events/irq/softirq_entry/format")
+    assert text.startswith("name: softirq_entry\n")
+    assert "\tfield:unsigned int vec;\toffset:8;\tsize:4;\tsigned:0;\n" in text
+    assert text.endswith(
+        'print fmt: "vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, { 0, "HI" }, '
+        '{ 1, "TIMER" }, { 2, "NET_TX" }, { 3, "NET_RX" }, { 4, "BLOCK" }, { 5, "IRQ_POLL" }, '
+        '{ 6, "TASKLET" }, { 7, "SCHED" }, { 8, "HRTIMER" }, { 9, "RCU" })\n')
+
+
+TRACING_ON = "/sys/kernel/tracing/tracing_on"
+
+
+def test_tracing_on_0_stops_recording_and_any_nonzero_resumes(sim: Kernel) -> None:
+    """rb_simple_write(): base 10, 0 is off, every other value is on; events in between are lost."""
+    block_device_irq(sim)
+    sim.write(TRACING_ON, "0\n")
+    assert sim.read(TRACING_ON) == "0\n"
+    sim.raise_irq(36, cpu=1)
+    assert body(sim) == []
+    sim.write(TRACING_ON, "2\n")
+    assert sim.read(TRACING_ON) == "1\n"
+    sim.raise_irq(36, cpu=1)
+    assert len(body(sim)) == 5
+    sim.write(TRACING_ON, "0")
+    sim.write(TRACING_ON, "010")  # decimal ten, not octal eight: on all the same
+    assert sim.read(TRACING_ON) == "1\n"
+
+
+@pytest.mark.parametrize("text", ["0x1", "on", "", "-1", "1 2"])
+def test_tracing_on_refuses_what_is_not_a_decimal_number(sim: Kernel, text: str) -> None:
+    """kstrtoul base 10: hex, words and signs are EINVAL; tracing stays as it was."""
+    with pytest.raises(KernelFileError) as info:
+        sim.write(TRACING_ON, text)
+    assert info.value.errno == 22
+    assert sim.read(TRACING_ON) == "1\n"

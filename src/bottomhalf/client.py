@@ -39,17 +39,23 @@ SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1
 class ClientError(Exception):
     """A request could not be made or was refused; ``str()`` is one clear line.
 
-    ``errno`` is the kernel's errno when the kernel refused the request, and
-    ``reply`` the whole answer (which may carry a ``detail``)."""
+    ``errno`` is the kernel's errno when the kernel refused the request (0 when
+    the request never got an answer, or failed without one), ``detail`` what
+    the kernel knows beyond it, and ``reply`` the whole answer."""
 
     def __init__(self, message: str, errno: int = 0, reply: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.errno = errno
         self.reply = reply or {}
+        self.detail: str = self.reply.get("detail", "")
 
 
 class StaleSocket(ClientError):
     """The socket is there but nobody listens: its server died without cleaning up."""
+
+
+class NoKernel(ClientError):
+    """No socket of that name: no such kernel was booted, or it has halted."""
 
 
 def default_name() -> str:
@@ -132,6 +138,15 @@ def log_path(name: str = DEFAULT_NAME) -> str:
     return os.path.join(runtime_dir(), f"{name}.log")
 
 
+def remove_runtime_files(name: str) -> None:
+    """Remove a kernel's socket and pid file, whichever are there (its log stays)."""
+    for path in (socket_path(name), pid_path(name)):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 def check_path_length(path: str) -> None:
     if len(os.fsencode(path)) > SUN_PATH_MAX:
         raise ClientError(f"the socket path {path} is longer than a Unix socket allows "
@@ -158,8 +173,8 @@ class Client:
         path = socket_path(name)
         base = os.path.dirname(path)
         if not os.path.lexists(base) or not os.path.lexists(path):
-            raise ClientError(f"no kernel named '{name}' is running (start one with: bh boot"
-                              f"{_hint(name)})")
+            raise NoKernel(f"no kernel named '{name}' is running (start one with: bh boot"
+                           f"{_hint(name)})")
         check_private_dir(base)
         check_socket(path)
         check_path_length(path)
@@ -173,8 +188,8 @@ class Client:
                               f"clean up with: bh halt{_hint(name)}") from None
         except FileNotFoundError:
             self.sock.close()
-            raise ClientError(f"no kernel named '{name}' is running (start one with: bh boot"
-                              f"{_hint(name)})") from None
+            raise NoKernel(f"no kernel named '{name}' is running (start one with: bh boot"
+                           f"{_hint(name)})") from None
         except PermissionError:
             self.sock.close()
             raise ClientError(f"permission denied connecting to {path}") from None

@@ -96,12 +96,18 @@ _STRERROR = {
     ENOTEMPTY: "Directory not empty",
     ENODATA: "No data available",
     ETIME: "Timer expired",
+    ENOLINK: "Link has been severed",
     EPROTO: "Protocol error",
+    EBADMSG: "Bad message",
     EOVERFLOW: "Value too large for defined data type",
+    EILSEQ: "Invalid or incomplete multibyte or wide character",
     EOPNOTSUPP: "Operation not supported",
     ETIMEDOUT: "Connection timed out",
+    ECONNREFUSED: "Connection refused",
+    EALREADY: "Operation already in progress",
+    EINPROGRESS: "Operation now in progress",
     ECANCELED: "Operation canceled",
-    ENOTSUPP: "Unknown error 524",
+    ENOTSUPP: "Unknown error 524",  # kernel-internal: glibc has no text for it
 }
 
 ERRNO_NAMES = {v: k for k, v in globals().items() if k.startswith("E") and isinstance(v, int)}
@@ -111,3 +117,19 @@ ERRNO_NAMES[EAGAIN] = "EAGAIN"
 def strerror(err: int) -> str:
     """glibc's strerror() text for a Linux errno."""
     return _STRERROR.get(err, f"Unknown error {err}")
+
+
+# kmod's insmod (tools/insmod.c mod_strerror) has its own words for the errors
+# init_module() returns most often, whoever returned them: the loader or the
+# module's init (an init returning -EINVAL also reads "Invalid parameters").
+_KMOD_STRERROR = {
+    ENOEXEC: "Invalid module format",
+    ENOENT: "Unknown symbol in module",
+    ESRCH: "Module has wrong symbol version",
+    EINVAL: "Invalid parameters",
+}
+
+
+def kmod_strerror(err: int) -> str:
+    """insmod's reason in "could not insert module X: <reason>"."""
+    return _KMOD_STRERROR.get(err) or strerror(err)

@@ -8,7 +8,7 @@ are for misuse from Python and for runs that cannot go on.
 
 from __future__ import annotations
 
-from .errnos import strerror
+from .errnos import kmod_strerror, strerror
 
 
 class BottomHalfError(Exception):
@@ -16,24 +16,36 @@ class BottomHalfError(Exception):
 
 
 class ModuleError(BottomHalfError):
-    """rmmod/insmod refused: not loaded, in use, no exit function, bad file..."""
+    """rmmod/insmod refused: not loaded, in use, no exit function, bad file...
+
+    ``errno`` is the positive errno delete_module() or init_module() returned
+    (``ENOENT`` for a module that is not loaded, ``EBUSY`` for one in use).
+    """
+
+    def __init__(self, message: str, err: int = 0) -> None:
+        super().__init__(message)
+        self.errno = err
 
 
 class ModuleLoadError(ModuleError):
     """insmod failed: the module's init returned -errno or raised, or the file is bad.
 
-    ``errno`` is positive, as kmod reports it (``errno.ENOMEM``...).
+    ``errno`` is positive, as kmod reports it (``errno.ENOMEM``...).  The
+    message is kmod's: "could not insert module NAME: <kmod_strerror>", or,
+    for a file that is not there (``found=False``), "could not load module
+    NAME: <strerror>", as insmod says before it reaches init_module().
     """
 
-    def __init__(self, module: str, err: int, detail: str = "", reason: str | None = None) -> None:
+    def __init__(self, module: str, err: int, detail: str = "", *, found: bool = True) -> None:
         self.module = module
-        self.errno = err
         self.detail = detail
-        why = reason or strerror(err)  # kmod's wording where it has its own
-        msg = f"could not insert module {module}: {why}"
+        if found:
+            msg = f"could not insert module {module}: {kmod_strerror(err)}"
+        else:
+            msg = f"could not load module {module}: {strerror(err)}"
         if detail:
             msg += f" ({detail})"
-        super().__init__(msg)
+        super().__init__(msg, err)
 
 
 class NotInKernelError(BottomHalfError):
@@ -70,10 +82,14 @@ class IdleTimeout(BottomHalfError):
 
 
 class KernelFileError(BottomHalfError):
-    """A write to a kernel file was refused (bad value, read-only file)."""
+    """A write to a kernel file was refused (bad value, read-only file).
+
+    ``errno`` is what write(2) would return; ``detail`` says why, if known.
+    """
 
     def __init__(self, path: str, err: int, detail: str = "") -> None:
         self.path = path
         self.errno = err
+        self.detail = detail
         why = strerror(err)
         super().__init__(f"{path}: {why}" + (f" ({detail})" if detail else ""))

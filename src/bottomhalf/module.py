@@ -68,11 +68,6 @@ GPL_ONLY = {
     "tasklet_unlock_wait",
 }
 
-# kmod's mod_strerror(): insmod's words for the errors of the loader itself
-KMOD_ENOEXEC = "Invalid module format"
-KMOD_ENOENT = "Unknown symbol in module"
-KMOD_EINVAL = "Invalid parameters"
-
 # Module.state; /proc/modules says Loading/Live/Unloading
 UNFORMED, COMING, LIVE, GOING, GONE = "Unformed", "Coming", "Live", "Going", "Unloaded"
 _PROC_STATE = {COMING: "Loading", LIVE: "Live", GOING: "Unloading"}
@@ -207,28 +202,25 @@ class Modules:
         """What happens before any module code runs; nothing changes on failure."""
         name = os.path.splitext(os.path.basename(path))[0]
         if not os.path.isfile(path):
-            raise ModuleLoadError(name, ENOENT, f"{path}: no such module file")
+            raise ModuleLoadError(name, ENOENT, f"{path}: no such module file", found=False)
         if not path.endswith(".py"):
-            raise ModuleLoadError(name, ENOEXEC, f"{path}: a module file must be a .py file",
-                                  reason=KMOD_ENOEXEC)
+            raise ModuleLoadError(name, ENOEXEC, f"{path}: a module file must be a .py file")
         if name in self.loaded:
             raise ModuleLoadError(name, EEXIST, f"module {name} is already loaded")
         try:
             with open(path, encoding="utf-8") as f:
                 source = f.read()
         except (OSError, UnicodeDecodeError) as e:
-            raise ModuleLoadError(name, ENOEXEC, f"{path}: cannot read: {e}",
-                                  reason=KMOD_ENOEXEC) from None
+            raise ModuleLoadError(name, ENOEXEC, f"{path}: cannot read: {e}") from None
         try:
             tree = ast.parse(source, filename=path)
             code = compile(tree, path, "exec")
         except SyntaxError as e:
             where = f"{path}:{e.lineno}" if e.lineno else path
-            raise ModuleLoadError(name, ENOEXEC, f"{where}: SyntaxError: {e.msg}",
-                                  reason=KMOD_ENOEXEC) from None
+            raise ModuleLoadError(name, ENOEXEC, f"{where}: SyntaxError: {e.msg}") from None
         clash = find_api_clash(tree, path, name)
         if clash:
-            raise ModuleLoadError(name, ENOEXEC, clash, reason=KMOD_ENOEXEC)
+            raise ModuleLoadError(name, ENOEXEC, clash)
         module = types.ModuleType(name)
         module.__file__ = os.path.abspath(path)
         mod = Module(name, path, module, params=dict(params))
@@ -248,14 +240,13 @@ class Modules:
             exec(code, g)
         except Exception as exc:
             self.rollback(ctx, mod, "its top-level code raised")
-            raise ModuleLoadError(
-                mod.name, ENOEXEC, f"executing {mod.path} raised {type(exc).__name__}: {exc}",
-                reason=KMOD_ENOEXEC) from exc
+            raise ModuleLoadError(mod.name, ENOEXEC,
+                                  f"executing {mod.path} raised {type(exc).__name__}: {exc}"
+                                  ) from exc
         meta = meta_of(g)
         if meta.license is None:
             self.rollback(ctx, mod, "it has no licence")
-            raise ModuleLoadError(mod.name, ENOEXEC, f"missing MODULE_LICENSE() in {mod.path}",
-                                  reason=KMOD_ENOEXEC)
+            raise ModuleLoadError(mod.name, ENOEXEC, f"missing MODULE_LICENSE() in {mod.path}")
         mod.license = meta.license
         mod.author = meta.author
         mod.description = meta.description
@@ -274,12 +265,10 @@ class Modules:
             self.rollback(ctx, mod, "it used GPL-only symbols")
             raise ModuleLoadError(mod.name, ENOENT,
                                   f"a module with licence '{meta.license}' may not use the "
-                                  "GPL-only symbols " + ", ".join(gpl_only),
-                                  reason=KMOD_ENOENT)
+                                  "GPL-only symbols " + ", ".join(gpl_only))
         if not self._parse_args(mod, meta):
             self.rollback(ctx, mod, "a parameter was invalid")
-            raise ModuleLoadError(mod.name, EINVAL, "invalid module parameter (see dmesg)",
-                                  reason=KMOD_EINVAL)
+            raise ModuleLoadError(mod.name, EINVAL, "invalid module parameter (see dmesg)")
         self.do_init_module(ctx, mod)
 
     def _augment_kernel_taints(self, mod: Module) -> None:
@@ -360,17 +349,17 @@ class Modules:
         """delete_module()'s checks, and kmod's words for them; nothing changes."""
         mod = self.loaded.get(name)
         if mod is None:
-            raise _module_error(f"Module {name} is not currently loaded", ENOENT)
+            raise ModuleError(f"Module {name} is not currently loaded", ENOENT)
         if mod.refcount > 0 or mod.users:
             users = ",".join(mod.users)
-            raise _module_error(f"Module {name} is in use" + (f" by: {users}" if users else ""),
+            raise ModuleError(f"Module {name} is in use" + (f" by: {users}" if users else ""),
                                 EBUSY)
         if mod.state != LIVE:
-            raise _module_error(f"could not remove '{name}': Device or resource busy "
+            raise ModuleError(f"could not remove '{name}': Device or resource busy "
                                 f"(the module is {_PROC_STATE.get(mod.state, mod.state).lower()})",
                                 EBUSY)
         if mod.permanent:
-            raise _module_error(f"could not remove '{name}': Device or resource busy (it has an "
+            raise ModuleError(f"could not remove '{name}': Device or resource busy (it has an "
                                 "init function but no exit function, so it cannot be unloaded)",
                                 EBUSY)
         return mod
@@ -408,12 +397,6 @@ class Modules:
             users = " " + ",".join(m.users) if m.users else ""
             lines.append(f"{m.name:<19s} {m.size:8d}  {m.refcount}{users}")
         return "\n".join(lines) + "\n"
-
-
-def _module_error(message: str, err: int) -> ModuleError:
-    e = ModuleError(message)
-    e.errno = err  # type: ignore[attr-defined]
-    return e
 
 
 # Declared by the headers a module includes, though not exported to modules:

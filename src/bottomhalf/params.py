@@ -30,15 +30,19 @@ STRING_TYPES = ("charp", "string")
 PARAM_TYPES = (*INT_TYPES, *BOOL_TYPES, *STRING_TYPES)
 
 _KSTRTO = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\n?")
+_KSTRTO_10 = re.compile(r"([-+]?)([0-9]+)\n?")
 
 
-def kstrtoll(text: str, signed: bool) -> int:
-    """lib/kstrtox.c with base 0: optional sign, 0x/0 prefixes, one trailing newline."""
-    m = _KSTRTO.fullmatch(text)
+def kstrtoll(text: str, signed: bool, base: int = 0) -> int:
+    """lib/kstrtox.c with base 0 (0x/0 prefixes) or 10: optional sign, one trailing
+    newline.  The caller checks the range of its C type."""
+    m = (_KSTRTO_10 if base == 10 else _KSTRTO).fullmatch(text)
     if m is None or (m.group(1) == "-" and not signed):
         raise ValueError(text)
     digits = m.group(2)
-    if digits[:2] in ("0x", "0X"):
+    if base == 10:
+        v = int(digits)
+    elif digits[:2] in ("0x", "0X"):
         v = int(digits, 16)
     elif digits.startswith("0"):
         v = int(digits, 8)

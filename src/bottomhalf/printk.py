@@ -108,7 +108,6 @@ class LogBuffer:
         self.records: deque[LogRecord] = deque()
         self.size = 0
         self.seq = 0
-        self.first_seq = 0
         self.clear_seq = 0  # dmesg -C / -c: records before this are hidden
         # console_printk[4]: console_loglevel, default_message_loglevel,
         # minimum_console_loglevel, default_console_loglevel
@@ -157,6 +156,8 @@ class LogBuffer:
             rec = self._open
             if rec is not None and cont and rec.caller == caller:
                 rec.text += text
+                self.size += len(text)
+                self._make_room()
                 if ends:
                     rec.open = False
                     self._open = None
@@ -172,10 +173,7 @@ class LogBuffer:
                 rec = LogRecord(self.seq, now, level, text, caller, open=not ends)
                 self.records.append(rec)
                 self.size += len(text) + _RECORD_OVERHEAD
-                while self.size > LOG_BUF_LEN and len(self.records) > 1:
-                    old = self.records.popleft()
-                    self.size -= len(old.text) + _RECORD_OVERHEAD
-                    self.first_seq = old.seq
+                self._make_room()
                 if ends:
                     finished.append(rec)
                 else:
@@ -192,6 +190,13 @@ class LogBuffer:
                         pass
             for fn in listeners:
                 fn(r)
+
+    def _make_room(self) -> None:
+        """Drop the oldest records until the text fits in LOG_BUF_LEN (the newest
+        record always stays, however long).  Called with ``lock`` held."""
+        while self.size > LOG_BUF_LEN and len(self.records) > 1:
+            old = self.records.popleft()
+            self.size -= len(old.text) + _RECORD_OVERHEAD
 
     def once(self, site: object) -> bool:
         """True the first time ``site`` asks (DO_ONCE_LITE of the _once macros)."""

@@ -5,8 +5,10 @@ Views never print; they return the text Linux would (reference §2.3, §3.5,
 ``/sys/kernel/debug/workqueue`` is bottomhalf's own: Linux has no such file
 (reference §9.4), and its first line says so.
 
-Unknown paths raise ``FileNotFoundError``; writes to read-only files and bad
-values raise :class:`~bottomhalf.errors.KernelFileError` with Linux's errno.
+Unknown paths raise ``FileNotFoundError``, directories ``IsADirectoryError``
+(reading the workqueue sysfs device directories is the one exception: it
+lists the WQ_SYSFS queues); writes to read-only files and bad values raise
+:class:`~bottomhalf.errors.KernelFileError` with Linux's errno.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from .errnos import EACCES, EINVAL, ENOENT
+from .errnos import EACCES, EINVAL, EISDIR, ENOENT, ERANGE, strerror
 from .errors import KernelFileError
+from .params import INT_TYPES, convert_param, kstrtoll
+from .softirq import SOFTIRQ_NAMES
 from .trace import EVENTS
 
 if TYPE_CHECKING:
@@ -28,18 +32,24 @@ Reader = Callable[[], str]
 Writer = Callable[[str], None]
 
 TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+# where WQ_SYSFS workqueues appear (kernel/workqueue.c wq_subsys, a bus "workqueue")
+ULONG_MAX = INT_TYPES["ulong"][1]
+WQ_SYSFS_DIRS = ("/sys/bus/workqueue/devices/", "/sys/devices/virtual/workqueue/")
+
+# show_softirq_name() in include/trace/events/irq.h, as the format file prints
+# it: each softirq_name(X) expanded to { X_SOFTIRQ's value, "X" }
+_SOFTIRQ_FMT = ('"vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, '
+                + ", ".join(f'{{ {nr}, "{name}" }}' for nr, name in enumerate(SOFTIRQ_NAMES))
+                + ")")
 
 _EVENT_FORMATS = {
     "irq_handler_entry": ('"irq=%d name=%s", REC->irq, __get_str(name)',
                           ["int irq", "__data_loc char[] name"]),
     "irq_handler_exit": ('"irq=%d ret=%s", REC->irq, REC->ret ? "handled" : "unhandled"',
                          ["int irq", "int ret"]),
-    "softirq_raise": ('"vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, ...)',
-                      ["unsigned int vec"]),
-    "softirq_entry": ('"vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, ...)',
-                      ["unsigned int vec"]),
-    "softirq_exit": ('"vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, ...)',
-                     ["unsigned int vec"]),
+    "softirq_raise": (_SOFTIRQ_FMT, ["unsigned int vec"]),
+    "softirq_entry": (_SOFTIRQ_FMT, ["unsigned int vec"]),
+    "softirq_exit": (_SOFTIRQ_FMT, ["unsigned int vec"]),
     "tasklet_entry": ('"tasklet=%ps function=%ps", REC->tasklet, REC->func',
                       ["void * tasklet", "void * func"]),
     "tasklet_exit": ('"tasklet=%ps function=%ps", REC->tasklet, REC->func',
@@ -100,24 +110,23 @@ class KernelFiles:
 
     # ------------------------------------------------------------------
     def _dynamic(self, path: str) -> tuple[Reader, Writer | None] | None:
-        prefix = "/sys/bus/workqueue/devices/"
-        alt = "/sys/devices/virtual/workqueue/"
-        for p in (prefix, alt):
+        for p in WQ_SYSFS_DIRS:
             if (path + "/").startswith(p):
                 rest = path[len(p):]
-                if rest == "cpumask" and p == alt:
+                if rest == "cpumask" and p == WQ_SYSFS_DIRS[1]:
                     return (lambda: f"{self._cpumask_hex()}\n", None)
                 name, _, attr = rest.partition("/")
                 if name == "":
+                    # bottomhalf's one directory read: the WQ_SYSFS queues, as ls lists them
                     names = [w.name for w in self.kernel.wq.workqueues if w.sysfs]
-                    if p == alt:
+                    if p == WQ_SYSFS_DIRS[1]:
                         names.append("cpumask")
                     listing = "".join(n + "\n" for n in sorted(names))
                     return (partial(str, listing), None)
                 wq = self._sysfs_wq(name)
                 if wq is None:
                     return None
-                return self._wq_attr(wq, attr)
+                return self._wq_attrs(wq).get(attr)
         return None
 
     def _sysfs_wq(self, name: str) -> workqueue_struct | None:
@@ -126,7 +135,7 @@ class KernelFiles:
                 return wq
         return None
 
-    def _wq_attr(self, wq: workqueue_struct, attr: str) -> tuple[Reader, Writer | None] | None:
+    def _wq_attrs(self, wq: workqueue_struct) -> dict[str, tuple[Reader, Writer | None]]:
         k = self.kernel
 
         def write_max_active(v: str) -> None:
@@ -147,19 +156,22 @@ class KernelFiles:
             attrs["cpumask"] = (lambda: f"{self._cpumask_hex()}\n", None)
             attrs["affinity_scope"] = (lambda: "default (cache)\n", None)
             attrs["affinity_strict"] = (lambda: "0\n", None)
-        if attr == "":
-            return (lambda: "".join(a + "\n" for a in sorted(attrs)), None)
-        return attrs.get(attr)
+        return attrs
 
     def _cpumask_hex(self) -> str:
         return f"{(1 << self.kernel.ncpus) - 1:x}"
 
     def lookup(self, path: str) -> tuple[Reader, Writer | None]:
+        """The reader and writer of a file; a directory is ``IsADirectoryError``
+        (EISDIR), anything else unknown ``FileNotFoundError`` (ENOENT)."""
         norm = path.rstrip("/") if path != "/" else path
         entry = self.files.get(norm) or self._dynamic(norm)
-        if entry is None:
-            raise FileNotFoundError(ENOENT, f"{path}: No such file or directory", path)
-        return entry
+        if entry is not None:
+            return entry
+        below = norm.rstrip("/") + "/"
+        if any(p.startswith(below) for p in self.paths() + list(WQ_SYSFS_DIRS)):
+            raise IsADirectoryError(EISDIR, strerror(EISDIR), path)
+        raise FileNotFoundError(ENOENT, strerror(ENOENT), path)
 
     def read(self, path: str) -> str:
         reader, _ = self.lookup(path)
@@ -172,11 +184,11 @@ class KernelFiles:
         writer(str(text))
 
     def paths(self) -> list[str]:
-        out = list(self.files)
+        """Every file there is now."""
+        out = list(self.files) + [WQ_SYSFS_DIRS[1] + "cpumask"]
         for wq in self.kernel.wq.workqueues:
             if wq.sysfs:
-                out.extend(f"/sys/bus/workqueue/devices/{wq.name}/{a}"
-                           for a in ("per_cpu", "max_active"))
+                out.extend(f"{d}{wq.name}/{a}" for d in WQ_SYSFS_DIRS for a in self._wq_attrs(wq))
         return sorted(out)
 
     # ------------------------------------------------------------------
@@ -238,13 +250,11 @@ class KernelFiles:
 
         def ulong(name: str, setter: Callable[[int], None] | None = None) -> tuple[Reader, Writer]:
             def write(text: str) -> None:
-                v = text.strip()
                 try:
-                    n = int(v, 0)
+                    n = convert_param("ulong", text)  # param_set_ulong(): kstrtoul, base 0
                 except ValueError:
-                    raise KernelFileError(base + name, EINVAL, "not a number") from None
-                if n < 0:
-                    raise KernelFileError(base + name, EINVAL, "must not be negative")
+                    raise KernelFileError(base + name, EINVAL,
+                                          "not an unsigned long (kstrtoul, base 0)") from None
                 if setter is not None:
                     setter(n)
                 else:
@@ -255,10 +265,12 @@ class KernelFiles:
             k.call(lambda: k.wq.set_watchdog_thresh(k.current_ctx(), n))
 
         def write_rr(text: str) -> None:
-            v = text.strip()
-            if v not in ("0", "1", "N", "Y", "n", "y"):
-                raise KernelFileError(base + "debug_force_rr_cpu", EINVAL, "write Y or N")
-            params["workqueue.debug_force_rr_cpu"] = v in ("1", "Y", "y")
+            try:
+                on = convert_param("bool", text)  # param_set_bool(): kstrtobool
+            except ValueError:
+                raise KernelFileError(base + "debug_force_rr_cpu", EINVAL,
+                                      "write Y, N, 1, 0, on or off") from None
+            params["workqueue.debug_force_rr_cpu"] = on
 
         return {
             base + "watchdog_thresh": ulong("watchdog_thresh", set_thresh),
@@ -287,10 +299,14 @@ class KernelFiles:
         self.kernel.trace.write_set_event(text)
 
     def _write_tracing_on(self, text: str) -> None:
-        v = text.strip()
-        if v not in ("0", "1"):
-            raise KernelFileError("tracing_on", EINVAL, "write 0 or 1")
-        self.kernel.trace.set_tracing_on(v == "1")
+        """rb_simple_write(): a base-10 unsigned long; any nonzero value turns tracing on."""
+        try:
+            v = kstrtoll(text, signed=False, base=10)
+        except ValueError:
+            raise KernelFileError("tracing_on", EINVAL, "not a decimal number") from None
+        if v > ULONG_MAX:
+            raise KernelFileError("tracing_on", ERANGE, "does not fit in an unsigned long")
+        self.kernel.trace.set_tracing_on(v != 0)
 
     def _enable_state(self, evs: list[str]) -> str:
         on = [e in self.kernel.trace.enabled for e in evs]

@@ -35,7 +35,15 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .client import ClientError, check_name, check_path_length, pid_path, runtime_dir, socket_path
+from .client import (
+    ClientError,
+    check_name,
+    check_path_length,
+    pid_path,
+    remove_runtime_files,
+    runtime_dir,
+    socket_path,
+)
 from .engines.realtime import WallPacer
 from .errors import BottomHalfError
 from .kernel import Kernel
@@ -72,7 +80,7 @@ class KernelServer:
         self.console = console
         self.requests: queue.Queue[Request] = queue.Queue()
         self.stopping = False
-        self.base = runtime_dir(create=True)
+        runtime_dir(create=True)
         self.sock_path = socket_path(name)
         self.pid_path = pid_path(name)
         self.listener: socket.socket | None = None
@@ -181,11 +189,7 @@ class KernelServer:
             except OSError:
                 pass
             self.listener = None
-        for path in (self.sock_path, self.pid_path):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        remove_runtime_files(self.name)
         if self.kernel.booted:
             self.kernel.halt()
         if self._console_file is not None:
@@ -298,9 +302,9 @@ class KernelServer:
             if handler is None:
                 raise BottomHalfError(f"unknown request '{req.op}'")
             req.reply = {"ok": True, "result": handler(self, **req.args)}
-        except FileNotFoundError as e:
-            req.reply = {"ok": False, "error": f"{e.filename}: No such file or directory",
-                         "errno": 2}
+        except (FileNotFoundError, IsADirectoryError) as e:  # a kernel file's path
+            req.reply = {"ok": False, "error": f"{e.filename}: {e.strerror}",
+                         "errno": e.errno}
         except (BottomHalfError, ValueError, TypeError, OSError) as e:
             text = str(e) or type(e).__name__
             req.reply = {"ok": False, "error": text.splitlines()[0],

@@ -19,8 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .errnos import EISDIR
-from .errors import BottomHalfError, IdleTimeout, KernelFileError
+from .errors import BottomHalfError, IdleTimeout
 from .perfetto import record_dict
 from .workqueue import (
     PWQ_STAT_CM_WAKEUP,
@@ -189,29 +188,12 @@ def op_console_level(srv: KernelServer, level: int) -> None:
 # kernel files
 
 
-def _is_dir(k: Kernel, path: str) -> bool:
-    prefix = path.rstrip("/") + "/"
-    return any(p.startswith(prefix) for p in k.files.paths())
-
-
 def op_read(srv: KernelServer, path: str) -> str:
-    k = srv.kernel
-    try:
-        return k.read(path)
-    except FileNotFoundError:
-        if _is_dir(k, path):
-            raise KernelFileError(path, EISDIR) from None
-        raise
+    return srv.kernel.read(path)
 
 
 def op_write(srv: KernelServer, path: str, value: str) -> None:
-    k = srv.kernel
-    try:
-        k.write(path, value)
-    except FileNotFoundError:
-        if _is_dir(k, path):
-            raise KernelFileError(path, EISDIR) from None
-        raise
+    srv.kernel.write(path, value)
 
 
 # ----------------------------------------------------------------------

@@ -100,25 +100,40 @@ def add_name_option(p: argparse.ArgumentParser) -> None:
                    help="the kernel to talk to (default: $BH_NAME, else 'default')")
 
 
-def connect(args: argparse.Namespace, timeout: float | None = 60.0) -> Client:
+class Session:
+    """``with connect(args) as c:``: the connection, closed at the end; a
+    ClientError escaping the block (a refused request, a lost kernel) becomes
+    one ``bh: error:`` line.  A command that words some refusals as the Linux
+    tool does catches those inside the block and re-raises the rest."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def __enter__(self) -> Client:
+        return self.client
+
+    def __exit__(self, typ: object, exc: BaseException | None, tb: object) -> None:
+        from bottomhalf.client import ClientError
+
+        self.client.close()
+        if isinstance(exc, ClientError):
+            raise CliError(str(exc)) from None
+
+
+def connect(args: argparse.Namespace, timeout: float | None = 60.0) -> Session:
     """A connection to the kernel ``--name`` names; a refusal becomes one error line."""
     from bottomhalf.client import Client, ClientError
 
     try:
-        return Client(args.name, timeout=timeout)
+        return Session(Client(args.name, timeout=timeout))
     except ClientError as e:
         raise CliError(str(e)) from None
 
 
 def call(args: argparse.Namespace, op: str, **kwargs: Any) -> Any:
     """One request to the kernel; any refusal becomes one ``bh: error:`` line."""
-    from bottomhalf.client import ClientError
-
     with connect(args) as c:
-        try:
-            return c.call(op, **kwargs)
-        except ClientError as e:
-            raise CliError(str(e)) from None
+        return c.call(op, **kwargs)
 
 
 def strerror(err: int) -> str:

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CliError, ToolError, add_name_option, connect, strerror
-
-ENOENT = 2
+from .common import ToolError, add_name_option, connect, strerror
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +46,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
                 text = c.call("read", path=path)
             except ClientError as e:
                 if not e.errno:
-                    raise CliError(str(e)) from None
+                    raise
                 sys.stdout.flush()
                 sys.stderr.write(f"cat: {path}: {strerror(e.errno)}\n")
                 status = 1
@@ -59,6 +57,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
 
 def cmd_write(args: argparse.Namespace) -> int:
     from bottomhalf.client import ClientError
+    from bottomhalf.errnos import EISDIR, ENOENT
 
     path = args.path
     value = " ".join(args.value) + "\n"
@@ -67,20 +66,14 @@ def cmd_write(args: argparse.Namespace) -> int:
             c.call("write", path=path, value=value)
         except ClientError as e:
             if not e.errno:
-                raise CliError(str(e)) from None
-            if e.errno == ENOENT:
+                raise
+            if e.errno in (ENOENT, EISDIR):  # the shell could not open it
                 raise ToolError(f"write: {path}: {strerror(e.errno)}") from None
-            raise ToolError(write_error(path, e.errno, str(e))) from None
+            raise ToolError(write_error(path, e.errno, e.detail)) from None
     return 0
 
 
-def write_error(path: str, err: int, message: str) -> str:
+def write_error(path: str, err: int, detail: str) -> str:
     """``write: PATH: write error: Invalid argument ('x' is not an integer...)``."""
-    why = strerror(err)
-    line = f"write: {path}: write error: {why}"
-    # The kernel's message is "PATH: reason (detail)": keep the detail.
-    head = f"{why} ("
-    at = message.find(head)
-    if at >= 0 and message.endswith(")"):
-        line += f" ({message[at + len(head):-1]})"
-    return line
+    line = f"write: {path}: write error: {strerror(err)}"
+    return line + (f" ({detail})" if detail else "")

@@ -97,16 +97,14 @@ def cmd_boot(args: argparse.Namespace) -> int:
 
 
 def _refuse_running(name: str) -> None:
-    from bottomhalf.client import Client, ClientError, socket_path
+    from bottomhalf.client import Client, NoKernel, socket_path
 
     if not os.path.lexists(socket_path(name)):
         return
     try:
         Client(name, timeout=5).close()
-    except ClientError as e:
-        if "no kernel named" in str(e):
-            return
-        raise
+    except NoKernel:  # it went away since the check above
+        return
     hint = "" if name == "default" else f" --name {name}"
     raise CliError(f"a kernel named '{name}' is already running (see: bh status{hint}; "
                    f"boot another with --name)")
@@ -231,16 +229,12 @@ def cmd_halt(args: argparse.Namespace) -> int:
 
 
 def _halt_one(name: str, timeout: float) -> None:
-    from bottomhalf.client import Client, ClientError, StaleSocket, pid_path, socket_path
+    from bottomhalf.client import Client, ClientError, StaleSocket, pid_path, remove_runtime_files
 
     try:
         client = Client(name, timeout=timeout)
     except StaleSocket:
-        for path in (socket_path(name), pid_path(name)):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        remove_runtime_files(name)
         sys.stderr.write(f"bh: kernel '{name}' was not running; removed its stale socket\n")
         return
     pid = _read_pid(pid_path(name))
@@ -260,7 +254,7 @@ def _kill(name: str, pid: int, timeout: float) -> None:
     """The last resort: SIGTERM, then SIGKILL, then clean up after it."""
     import signal
 
-    from bottomhalf.client import pid_path, socket_path
+    from bottomhalf.client import remove_runtime_files
 
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
@@ -269,11 +263,7 @@ def _kill(name: str, pid: int, timeout: float) -> None:
             break
         if _wait_exit(pid, min(KILL_WAIT_S, timeout)):
             break
-    for path in (socket_path(name), pid_path(name)):
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+    remove_runtime_files(name)
     sys.stderr.write(f"bh: kernel '{name}' (pid {pid}) did not halt when asked; killed it\n")
 
 

@@ -24,7 +24,7 @@ import argparse
 import os
 import sys
 
-from .common import CliError, ToolError, add_name_option, call, connect
+from .common import ToolError, add_name_option, call, connect
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -112,14 +112,14 @@ def cmd_insmod(args: argparse.Namespace) -> int:
             c.call("insmod", path=full, params=params)
         except ClientError as e:
             if not e.errno:
-                raise CliError(str(e)) from None
-            raise ToolError(insmod_error(path, full, e.errno, e.reply.get("detail", ""))) from None
+                raise
+            raise ToolError(insmod_error(path, full, e.errno, e.detail)) from None
     return 0
 
 
 def insmod_error(path: str, full: str, err: int, detail: str) -> str:
     """kmod's line, with what the kernel knows beyond the errno in parentheses."""
-    from .shell import kmod_strerror
+    from bottomhalf.errnos import kmod_strerror
 
     why = kmod_strerror(err)
     line = f"insmod: ERROR: could not insert module {path}: {why}"
@@ -137,9 +137,9 @@ def cmd_rmmod(args: argparse.Namespace) -> int:
         try:
             c.call("rmmod", name=name)
         except ClientError as e:
-            if e.reply.get("ok") is False:
-                raise ToolError(f"rmmod: ERROR: {e}") from None
-            raise CliError(str(e)) from None
+            if not e.errno:
+                raise
+            raise ToolError(f"rmmod: ERROR: {e}") from None
     return 0
 
 

@@ -14,7 +14,6 @@ It is not a shell: no quoting beyond shlex, no variables, no globbing.
 
 from __future__ import annotations
 
-import errno
 import os
 import shlex
 from dataclasses import dataclass
@@ -23,15 +22,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bottomhalf import Kernel
     from bottomhalf.errors import BottomHalfError
-
-# kmod's insmod replaces a few strerror() texts with its own (tools/insmod.c)
-KMOD_STRERROR = {
-    errno.ENOEXEC: "Invalid module format",
-    errno.ENOENT: "Unknown symbol in module",
-    errno.ESRCH: "Module has wrong symbol version",
-    errno.EINVAL: "Invalid parameters",
-}
-
 
 @dataclass
 class Result:
@@ -82,6 +72,7 @@ class Shell:
         raise ValueError(f"the lesson shell does not know {' '.join(argv)!r}")
 
     def _insmod(self, args: list[str]) -> tuple[str, int]:
+        from bottomhalf.errnos import kmod_strerror
         from bottomhalf.errors import ModuleLoadError
 
         filename = args[0]
@@ -111,18 +102,19 @@ class Shell:
     def _cat(self, path: str) -> tuple[str, int]:
         try:
             return self.kernel.read(path), 0
-        except FileNotFoundError:
-            return f"cat: {path}: No such file or directory\n", 1
+        except (FileNotFoundError, IsADirectoryError) as e:
+            return f"cat: {path}: {e.strerror}\n", 1
 
     def _echo(self, text: str, path: str) -> tuple[str, int]:
+        from bottomhalf.errnos import strerror
         from bottomhalf.errors import KernelFileError
 
         try:
             self.kernel.write(path, text + "\n")
-        except FileNotFoundError:
-            return f"bash: {path}: No such file or directory\n", 1
+        except (FileNotFoundError, IsADirectoryError) as e:
+            return f"bash: {path}: {e.strerror}\n", 1
         except KernelFileError as e:
-            return f"bash: echo: write error: {os.strerror(e.errno)}\n", 1
+            return f"bash: echo: write error: {strerror(e.errno)}\n", 1
         return "", 0
 
     def _grep(self, args: list[str], stdin: str) -> tuple[str, int]:
@@ -145,7 +137,3 @@ class Shell:
         if "-c" in flags:
             return f"{len(hits)}\n", status
         return "".join(hits), status
-
-
-def kmod_strerror(err: int) -> str:
-    return KMOD_STRERROR.get(err) or os.strerror(err)

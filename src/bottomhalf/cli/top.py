@@ -180,7 +180,6 @@ def json_lines(r: dict[str, Any], now: float) -> str:
 
 
 def cmd_top(args: argparse.Namespace) -> int:
-    from bottomhalf.client import ClientError
     from bottomhalf.engines.realtime import wall_seconds, wall_sleep
 
     once = args.once or args.interval == 0
@@ -190,10 +189,7 @@ def cmd_top(args: argparse.Namespace) -> int:
     try:
         with connect(args) as c:
             while True:
-                try:
-                    r = sampler.round(c.call("top_sample"))
-                except ClientError as e:
-                    raise CliError(str(e)) from None
+                r = sampler.round(c.call("top_sample"))
                 if args.json:
                     out.write(json_lines(r, wall_seconds()))
                 elif redraw and not once:

@@ -107,29 +107,24 @@ def resolve_events(words: list[str], available: list[str]) -> list[str]:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from bottomhalf.client import ClientError
-
     if args.command and args.for_ms is not None:
         raise CliError("--for is for recording without a COMMAND; with one, the recording "
                        "lasts as long as the command (and --settle)")
     with connect(args, timeout=None) as c:
+        available = c.call("read", path=f"{TRACEFS}/available_events").split()
+        events = resolve_events(args.events or DEFAULT_EVENTS, available)
+        saved_events = c.call("read", path=f"{TRACEFS}/set_event").split()
+        saved_on = c.call("read", path=f"{TRACEFS}/tracing_on").strip()
+        c.call("write", path=f"{TRACEFS}/set_event", value=" ".join(events) + "\n")
+        c.call("write", path=f"{TRACEFS}/trace", value="")
+        c.call("write", path=f"{TRACEFS}/tracing_on", value="1\n")
         try:
-            available = c.call("read", path=f"{TRACEFS}/available_events").split()
-            events = resolve_events(args.events or DEFAULT_EVENTS, available)
-            saved_events = c.call("read", path=f"{TRACEFS}/set_event").split()
-            saved_on = c.call("read", path=f"{TRACEFS}/tracing_on").strip()
-            c.call("write", path=f"{TRACEFS}/set_event", value=" ".join(events) + "\n")
-            c.call("write", path=f"{TRACEFS}/trace", value="")
-            c.call("write", path=f"{TRACEFS}/tracing_on", value="1\n")
-            try:
-                status = _run_recording(args, c)
-            finally:
-                c.call("write", path=f"{TRACEFS}/tracing_on", value="0\n")
-                c.call("write", path=f"{TRACEFS}/set_event", value=" ".join(saved_events) + "\n")
-                c.call("write", path=f"{TRACEFS}/tracing_on", value=saved_on + "\n")
-            entries = c.call("status")["trace_entries"]
-        except ClientError as e:
-            raise CliError(str(e)) from None
+            status = _run_recording(args, c)
+        finally:
+            c.call("write", path=f"{TRACEFS}/tracing_on", value="0\n")
+            c.call("write", path=f"{TRACEFS}/set_event", value=" ".join(saved_events) + "\n")
+            c.call("write", path=f"{TRACEFS}/tracing_on", value=saved_on + "\n")
+        entries = c.call("status")["trace_entries"]
     hint = "" if not args.name else f" --name {args.name}"
     plural = "" if entries == 1 else "s"
     sys.stderr.write(f"bh: recorded {entries} event{plural} (see them: bh trace show{hint}; "
@@ -203,9 +198,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                 records.extend(chunk["records"])
                 if chunk["total"]:
                     progress.update(f"bh: fetching trace records {chunk['done']}/{chunk['total']}")
-        except ClientError as e:
+        except ClientError:
             progress.done()
-            raise CliError(str(e)) from None
+            raise
     if not any(r["event"] != "tasklet_schedule" for r in records):
         progress.done()
         raise CliError("the trace buffer is empty: record something first "
