@@ -409,8 +409,6 @@ def hung_task(kernel: Kernel, task_lines: list[tuple[str, int, str]], secs: int)
         emit(kernel, 3, out)
 
 
-
-
 # kernel/watchdog.c: the soft-lockup threshold is twice watchdog_thresh, and
 # the per-CPU watchdog hrtimer samples NUM_SAMPLE_PERIODS times per threshold.
 NUM_SAMPLE_PERIODS = 5
