@@ -158,3 +158,72 @@ def test_set_max_active_refuses_a_bh_queue_each_time(sim: Kernel) -> None:
     sim.call(lambda: L.workqueue_set_max_active(L.system_bh_wq, 4))
     assert sim.wq.system["system_bh_wq"].max_active == 2**31 - 1  # INT_MAX, as for every BH queue
     assert _warning_sites(sim) == ["workqueue_set_max_active"] * 2
+
+
+# ----------------------------------------------------------------------
+# WARN_ONCE: once per boot per call site, whatever the queue or the API
+
+
+def test_flush_dependency_warns_once_per_boot_not_once_per_queue(sim: Kernel) -> None:
+    """Two WQ_MEM_RECLAIM queues flushing a plain queue: one WARN_ONCE site, one report."""
+    box: dict = {}
+
+    def flusher(w: L.work_struct) -> None:
+        L.flush_workqueue(box["plain"])
+
+    w1 = L.DECLARE_WORK(flusher)
+    w2 = L.DECLARE_WORK(flusher)
+
+    def go() -> None:
+        box["plain"] = L.alloc_workqueue("plainq", 0, 0)
+        L.queue_work(box["plain"], L.DECLARE_WORK(lambda w: L.msleep(1)))
+        L.queue_work(L.alloc_workqueue("reclaim1", L.WQ_MEM_RECLAIM, 0), w1)
+        L.flush_work(w1)
+        L.queue_work(box["plain"], L.DECLARE_WORK(lambda w: L.msleep(1)))
+        L.queue_work(L.alloc_workqueue("reclaim2", L.WQ_MEM_RECLAIM, 0), w2)
+
+    sim.call(go)
+    sim.run_until_idle()
+    assert [m for m in messages(sim) if "is flushing" in m] == [
+        "workqueue: WQ_MEM_RECLAIM reclaim1:flusher is flushing !WQ_MEM_RECLAIM plainq:0x0"]
+    assert _warning_sites(sim) == ["check_flush_dependency"]
+
+
+def test_bh_cancel_sync_from_hardirq_warns_once_for_every_api(sim: Kernel) -> None:
+    """cancel_work_sync and disable_work_sync share __cancel_work_sync's WARN_ON_ONCE."""
+    w = L.DECLARE_WORK(lambda work: None)
+    got: list[bool] = []
+
+    def h(irq: int, dev: object) -> int:
+        got.append(L.in_hardirq())
+        L.cancel_work_sync(w)
+        L.disable_work_sync(w)
+        L.cancel_work_sync(w)
+        return L.IRQ_HANDLED
+
+    def go() -> None:
+        L.queue_work(L.system_bh_wq, w)
+        L.flush_work(w)  # it has run on a BH pool: WORK_OFFQ_BH
+        assert L.request_irq(17, h, 0, "mydev", "d") == 0
+
+    sim.call(go)
+    sim.raise_irq(17, cpu=0)
+    sim.run_until_idle()
+    assert got == [True]
+    assert _warning_sites(sim) == ["__cancel_work_sync"]
+
+
+def test_warn_once_call_trace_has_no_helper_frame(sim: Kernel) -> None:
+    """WARN_ON_ONCE is a macro: the trace starts at the function that warns."""
+    sim.call(lambda: L.queue_work_node(0, L.system_wq, L.DECLARE_WORK(lambda w: None)))
+    out = _after_boot(sim)
+    start = out.index("Call Trace:")
+    assert out[start:start + 4] == ["Call Trace:", " <TASK>", " queue_work_node", " do_syscall_64"]
+
+
+def test_worker_creation_failure_is_logged_once(sim: Kernel) -> None:
+    """pr_err_once: the second failed creation is silent."""
+    sim.wq.fail_worker_creation = True
+    pool = sim.wq.cpu_pools[0][0]
+    assert sim.call(lambda: [pool.create_worker(None), pool.create_worker(None)]) == [None, None]
+    assert _after_boot(sim) == ["workqueue: Failed to create a worker thread: -ENOMEM"]
