@@ -257,6 +257,7 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         # in Linux: a plain lock stands for them (no spinlock, no preempt count).
         self.bits = threading.Lock()
         self.lock = AtomicBits(self.bits)
+        self.mayday_lock = kernel.engine.new_raw_lock()  # wq_mayday_lock: every wq.maydays
         n = kernel.ncpus
         self.pools: list[WorkerPool] = []
         self.bh_pools: list[list[WorkerPool]] = []
@@ -387,7 +388,9 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         wq.lock.release(ctx)
         self.drain_workqueue(ctx, wq)
         if wq.rescuer is not None:
+            self.mayday_lock.acquire(ctx)  # no mayday is sent to it from here on
             rescuer, wq.rescuer = wq.rescuer, None
+            self.mayday_lock.release(ctx)
             assert rescuer.task is not None
             k.kthread_stop(ctx, rescuer.task)
         for pwq in wq.pwqs:
