@@ -158,6 +158,10 @@ def test_set_max_active_refuses_a_bh_queue_each_time(sim: Kernel) -> None:
     sim.call(lambda: L.workqueue_set_max_active(L.system_bh_wq, 4))
     assert sim.wq.system["system_bh_wq"].max_active == 2**31 - 1  # INT_MAX, as for every BH queue
     assert _warning_sites(sim) == ["workqueue_set_max_active"] * 2
+    out = _after_boot(sim)
+    i = out.index("Call Trace:")
+    assert out[i:i + 4] == ["Call Trace:", " <TASK>", " workqueue_set_max_active",
+                            " do_syscall_64"]
 
 
 # ----------------------------------------------------------------------
