@@ -80,26 +80,37 @@ def test_bh_queue_rejects_flags_and_max_active(kernel: Kernel) -> None:
 
 
 def test_bh_cancel_work_sync_from_softirq_busy_waits(sim: Kernel) -> None:
-    """cancel_work_sync on a BH item is allowed in softirq context: no splat."""
-    box: dict = {}
-    ran = []
-    target = L.DECLARE_WORK(lambda w: ran.append("target"))
+    """cancel_work_sync from a tasklet on CPU0 meets the BH item running on CPU1:
+    it busy-waits (no sleep, no splat) and returns as soon as the item is done."""
+    t: dict = {}
 
-    def canceller(t: L.tasklet_struct) -> None:
-        box["r"] = L.cancel_work_sync(target)
+    def slow(w: L.work_struct) -> None:
+        t["start"] = (L.ktime_get_ns(), L.smp_processor_id(), L.in_serving_softirq())
+        L.mdelay(5)
+        t["end"] = L.ktime_get_ns()
 
-    t = L.tasklet_struct()
-    L.tasklet_setup(t, canceller)
+    target = L.DECLARE_WORK(slow)
+
+    def canceller(tl: L.tasklet_struct) -> None:
+        L.mdelay(1)  # CPU1 is now 1 ms into slow()
+        t["call"] = (L.ktime_get_ns(), L.smp_processor_id(), L.in_serving_softirq())
+        t["ret"] = L.cancel_work_sync(target)
+        t["back"] = L.ktime_get_ns()
+
+    tl = L.tasklet_struct()
+    L.tasklet_setup(tl, canceller)
 
     def go() -> None:
-        L.local_bh_disable()
-        L.queue_work(L.system_bh_wq, target)
-        L.tasklet_schedule(t)
-        L.local_bh_enable()
+        L.queue_work_on(1, L.system_bh_wq, target)
+        L.tasklet_schedule(tl)
 
-    sim.call(go)
+    sim.call(go, cpu=0)
     sim.run_until_idle()
-    assert ran == ["target"] and box["r"] is False
+    assert t["start"] == (0, 1, True)
+    assert t["call"] == (1_000_000, 0, True)
+    assert t["end"] == 5_000_000
+    # It was running, not pending (False); the barrier behind it completes at 5 ms.
+    assert t["back"] == 5_000_000 and t["ret"] is False
     assert not any("sleeping function" in m for m in messages(sim))
 
 

@@ -312,8 +312,14 @@ def test_destroy_does_not_cover_armed_delayed_work(sim: Kernel) -> None:
     sim.call(go)
     sim.run_until_idle()
     assert rec.log == []
-    assert "workqueue: cannot queue late on wq shortlived" in messages(sim)
+    msgs = messages(sim)
+    assert "workqueue: cannot queue late on wq shortlived" in msgs
     assert L.delayed_work_pending(dw)  # stuck until re-initialised
+    # queued from the timer softirq by the timer function every delayed_work has
+    i = msgs.index("Call Trace:")
+    assert msgs[i:i + 8] == ["Call Trace:", " <IRQ>", " __queue_work", " delayed_work_timer_fn",
+                             " call_timer_fn", " expire_timers", " __run_timers",
+                             " run_timer_softirq"]
 
 
 def test_deferrable_work_timer_is_deferrable_and_irqsafe(sim: Kernel) -> None:

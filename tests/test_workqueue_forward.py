@@ -3,10 +3,12 @@ rescuers, and the lockup watchdog (reference §5.8, §5.10, §5.11)."""
 
 from __future__ import annotations
 
+import re
+
 from bottomhalf import Kernel
 from bottomhalf import linux as L
 
-from .conftest import messages
+from .conftest import messages, unoffset
 from .test_workqueue import Recorder
 
 
@@ -135,6 +137,57 @@ def test_watchdog_reports_a_stalled_pool(sim: Kernel) -> None:
         f"pool 2: cpus=0 node=0 flags=0x2 nice=0 hung=31s workers=1 manager: "
         f"{sim.wq.cpu_pools[0][0].workers[0].task.pid}",
     ]
+    sim.wq.fail_worker_creation = False
+    sim.run_until_idle()
+
+
+def test_panic_on_stall_bugs_at_the_nth_stall_report(sim: Kernel) -> None:
+    """panic_on_stall=2: the second stall report ends in BUG(); in the timer
+    softirq Linux would panic, this kernel says so and keeps running."""
+    p = "/sys/module/workqueue/parameters/panic_on_stall"
+    assert sim.read(p) == "0\n"
+    sim.write(p, "2")
+    ticks = [0]
+
+    def tick(work: L.work_struct) -> None:
+        # BH work needs no kworker: the watchdog sees progress and re-arms
+        if ticks[0] < 40:
+            ticks[0] += 1
+            L.queue_delayed_work(L.system_bh_wq, dw, L.HZ)
+
+    dw = L.delayed_work()
+    L.INIT_DELAYED_WORK(dw, tick)
+    w = L.DECLARE_WORK(lambda work: None)
+    w.func.__name__ = "stuck_fn"
+    sim.call(lambda: L.queue_delayed_work(L.system_bh_wq, dw, L.HZ))
+    sim.wq.fail_worker_creation = True
+    sim.call(lambda: L.queue_work_on(1, L.system_wq, w))
+    sim.run_for(70_000)
+    m = messages(sim)
+    assert [x for x in m if "lockup" in x] == [
+        "BUG: workqueue lockup - pool cpus=1 node=0 flags=0x2 nice=0 stuck for 31s!",
+        "BUG: workqueue lockup - pool cpus=1 node=0 flags=0x2 nice=0 stuck for 62s!",
+    ]
+    i = m.index("------------[ cut here ]------------")
+    assert m[i - 1] == ("Showing backtraces of running workers in stalled CPU-bound "
+                        "worker pools:")
+    assert re.sub(r":\d+!$", ":N!", m[i + 1]) == "kernel BUG at bottomhalf/wqwatchdog.py:N!"
+    assert unoffset(m[i + 2:i + 9]) == [
+        "Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI",
+        "CPU: 0 UID: 0 PID: 0 Comm: swapper/0 Not tainted 6.12.0-bottomhalf #1",
+        "Hardware name: bottomhalf virtual machine (sim engine, 2 CPUs, seed 0)",
+        "RIP: 0010:panic_on_wq_watchdog+0x?/0x?",
+        "Call Trace:",
+        " <IRQ>",
+        " panic_on_wq_watchdog",
+    ]
+    assert m[i + 9] == " wq_watchdog_timer_fn"
+    assert m[-2:] == [
+        "---[ end trace 0000000000000000 ]---",
+        "bottomhalf: Linux would now panic (Kernel panic - not syncing: Fatal exception "
+        "in interrupt); this kernel keeps running",
+    ]
+    assert [x for x in sim.dmesg() if "kernel BUG" in x][0].startswith("[   62.432000] ")
     sim.wq.fail_worker_creation = False
     sim.run_until_idle()
 

@@ -68,7 +68,6 @@ _KERNEL_NAMES = {
     "_irq_thread": "irq_thread",
     "worker_thread": "worker_thread",
     "run_timer_softirq": "run_timer_softirq",
-    "_delayed_work_timer_fn": "delayed_work_timer_fn",
     "_call_timer_fn": "call_timer_fn",
     "_expire_timers": "expire_timers",
     "_run_timers": "__run_timers",
@@ -81,6 +80,7 @@ _KERNEL_NAMES = {
     "_queue_delayed_work": "__queue_delayed_work",
     "_start_flush_work": "start_flush_work",
     "_grab_queued": "try_to_grab_pending",
+    "set_max_active": "workqueue_set_max_active",
 }
 # where a stack enters the interrupt stack: everything older was interrupted
 _IRQ_ENTRIES = ("common_interrupt", "do_softirq")

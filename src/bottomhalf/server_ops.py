@@ -21,20 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import BottomHalfError, IdleTimeout
 from .perfetto import record_dict
-from .workqueue import (
-    PWQ_STAT_CM_WAKEUP,
-    PWQ_STAT_COMPLETED,
-    PWQ_STAT_CPU_INTENSIVE,
-    PWQ_STAT_CPU_TIME,
-    PWQ_STAT_MAYDAY,
-    PWQ_STAT_REPATRIATED,
-    PWQ_STAT_RESCUED,
-    PWQ_STAT_STARTED,
-    WQ_MEM_RECLAIM,
-)
+from .wqview import monitor_stats
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
     from .printk import LogRecord
     from .server import KernelServer
 
@@ -252,29 +241,10 @@ def op__cancel(srv: KernelServer, fn: Callable[[], None]) -> None:
 # live views (bh top)
 
 
-def workqueue_stats(k: Kernel) -> list[dict[str, Any]]:
-    """What tools/workqueue/wq_monitor.py reads: each workqueue's
-    ``pwq->stats[]`` summed over its pwqs, with its -j keys."""
-    out = []
-    for wq in k.wq.workqueues:
-        s = [0] * 8
-        for pwq in wq.pwqs:
-            for i, v in enumerate(pwq.stats[:8]):
-                s[i] += v
-        out.append({
-            "name": wq.name, "unbound": bool(wq.unbound),
-            "mem_reclaim": bool(wq.flags & WQ_MEM_RECLAIM),
-            "started": s[PWQ_STAT_STARTED], "completed": s[PWQ_STAT_COMPLETED],
-            "cpu_time": s[PWQ_STAT_CPU_TIME], "cpu_intensive": s[PWQ_STAT_CPU_INTENSIVE],
-            "cm_wakeup": s[PWQ_STAT_CM_WAKEUP], "repatriated": s[PWQ_STAT_REPATRIATED],
-            "mayday": s[PWQ_STAT_MAYDAY], "rescued": s[PWQ_STAT_RESCUED],
-        })
-    return out
-
-
 def op_top_sample(srv: KernelServer) -> dict[str, Any]:
     k = srv.kernel
-    return {"uptime_ns": k.now_ns, "cpus": k.ncpus, "workqueues": workqueue_stats(k),
+    # wq_monitor.py -j's rows (bh top keeps the wqmonitor.KEYS of each)
+    return {"uptime_ns": k.now_ns, "cpus": k.ncpus, "workqueues": monitor_stats(k),
             "softirqs": k.read("/proc/softirqs"), "interrupts": k.read("/proc/interrupts")}
 
 

@@ -257,6 +257,7 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         # in Linux: a plain lock stands for them (no spinlock, no preempt count).
         self.bits = threading.Lock()
         self.lock = AtomicBits(self.bits)
+        self.mayday_lock = kernel.engine.new_raw_lock()  # wq_mayday_lock: every wq.maydays
         n = kernel.ncpus
         self.pools: list[WorkerPool] = []
         self.bh_pools: list[list[WorkerPool]] = []
@@ -270,7 +271,6 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         self.fail_worker_creation = False
         self.items_in_flight = 0
         self.started_total = 0  # work items started, for the watchdog's progress check
-        self.warned_once: set[str] = set()
         self.busy_workers: dict[Worker, None] = {}  # workers executing an item (tick check)
         self.hog_counts: dict[Any, int] = {}  # wq_cpu_intensive_report's per-function counts
         self.sim = kernel.engine.name == "sim"
@@ -332,17 +332,17 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         k = self.kernel
         if flags & WQ_BH:
             if flags & ~WQF_BH_ALLOWS:
-                self.warn_once(ctx, "alloc_workqueue:bh_flags", None, "__alloc_workqueue")
+                self._warn_once(ctx, "__alloc_workqueue:bh_flags", None, "__alloc_workqueue")
                 return None
             if max_active:
-                self.warn_once(ctx, "alloc_workqueue:bh_max_active", None, "__alloc_workqueue")
+                self._warn_once(ctx, "__alloc_workqueue:bh_max_active", None,
+                                "__alloc_workqueue")
                 return None
         if flags & WQ_POWER_EFFICIENT and k.params.get("workqueue.power_efficient"):
             flags |= WQ_UNBOUND
         if len(name) >= WQ_NAME_LEN:
             name = name[: WQ_NAME_LEN - 1]
-            if "name_len" not in self.warned_once:
-                self.warned_once.add("name_len")
+            if k.log.once("workqueue:__alloc_workqueue:name_len"):  # pr_warn_once
                 k.log_line(4, f"workqueue: name exceeds WQ_NAME_LEN. Truncating to: {name}")
         if flags & WQ_BH:
             max_active = INT_MAX
@@ -388,7 +388,9 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         wq.lock.release(ctx)
         self.drain_workqueue(ctx, wq)
         if wq.rescuer is not None:
+            self.mayday_lock.acquire(ctx)  # no mayday is sent to it from here on
             rescuer, wq.rescuer = wq.rescuer, None
+            self.mayday_lock.release(ctx)
             assert rescuer.task is not None
             k.kthread_stop(ctx, rescuer.task)
         for pwq in wq.pwqs:
@@ -424,7 +426,7 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         if wq.flags & (WQF_DESTROYING | WQF_DRAINING):  # destroyed queues keep DESTROYING
             if not self.is_chained_work(ctx, wq):
                 sym = k.symbols.symbol
-                self.warn_once(ctx, "__queue_work",
+                self._warn_once(ctx, "__queue_work",
                                f"workqueue: cannot queue {sym(work.func)} on wq {wq.name}",
                                "__queue_work")
                 work.state = W_STUCK
@@ -490,12 +492,13 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         w = task.worker
         return w is not None and w.current_pwq is not None and w.current_pwq.wq is wq
 
-    def warn_once(self, ctx: ExecCtx | None, key: str, message: str | None, where: str) -> None:
-        """WARN_ONCE / WARN_ON_ONCE: one report per call site per boot."""
-        if key in self.warned_once:
-            return
-        self.warned_once.add(key)
-        self.kernel.warn(ctx, message, where=where)
+    def _warn_once(self, ctx: ExecCtx | None, site: str, message: str | None,
+                   where: str) -> None:
+        """WARN_ONCE / WARN_ON_ONCE in function ``where``: one report per boot per
+        Linux call site, ``site`` a fixed name for it (whatever the queue or the
+        API that got there), through printk's once-flags as the _once macros."""
+        if self.kernel.log.once("workqueue:" + site):
+            self.kernel.warn(ctx, message, where=where)
 
     # ------------------------------------------------------------------
     # execution (called by workers, with pool.lock held)

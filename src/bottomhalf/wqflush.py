@@ -76,8 +76,8 @@ class FlushCancel:
         def pwq_dec_nr_in_flight(self, ctx: ExecCtx, pwq: pool_workqueue, counted: bool,
                                  color: int) -> None: ...
         def current_worker(self, ctx: ExecCtx) -> Worker | None: ...
-        def warn_once(self, ctx: ExecCtx | None, key: str, message: str | None,
-                      where: str) -> None: ...
+        def _warn_once(self, ctx: ExecCtx | None, site: str, message: str | None,
+                       where: str) -> None: ...
 
     # ------------------------------------------------------------------
     # flush_work
@@ -190,7 +190,7 @@ class FlushCancel:
         if cur.flags & (WQ_MEM_RECLAIM | WQF_LEGACY) == WQ_MEM_RECLAIM:
             sym = self.kernel.symbols.symbol
             target = sym(work.func) if work is not None else "0x0"
-            self.warn_once(ctx, f"check_flush_dependency:{cur.name}",
+            self._warn_once(ctx, "check_flush_dependency:WQ_MEM_RECLAIM",
                            f"workqueue: WQ_MEM_RECLAIM {cur.name}:{sym(worker.current_func)} is "
                            f"flushing !WQ_MEM_RECLAIM {wq.name}:{target}",
                            "check_flush_dependency")
@@ -340,7 +340,7 @@ class FlushCancel:
         ret = self.cancel_work(ctx, work, is_dwork, disable=True)
         if work.bh:
             if ctx.in_hardirq():
-                self.warn_once(ctx, f"{what}:hardirq", None, "__cancel_work_sync")
+                self._warn_once(ctx, "__cancel_work_sync", None, "__cancel_work_sync")
         else:
             k.sched.might_sleep(ctx, what, depth=3)
         self.flush_work(ctx, work, from_cancel=True)
@@ -350,7 +350,7 @@ class FlushCancel:
 
     def _disable_inc(self, ctx: ExecCtx, work: work_struct) -> None:
         if work.disable >= WORK_OFFQ_DISABLE_MAX:
-            self.warn_once(ctx, "disable_overflow", "workqueue: work disable count overflowed",
+            self._warn_once(ctx, "work_offqd_disable", "workqueue: work disable count overflowed",
                            "work_offqd_disable")
             return
         work.disable += 1
@@ -361,7 +361,7 @@ class FlushCancel:
         if work.disable:
             work.disable -= 1
         else:
-            self.warn_once(ctx, "disable_underflow", "workqueue: work disable count underflowed",
+            self._warn_once(ctx, "work_offqd_enable", "workqueue: work disable count underflowed",
                            "work_offqd_enable")
         zero = work.disable == 0
         self.release_pending(ctx, work)

@@ -243,8 +243,7 @@ class WorkerPool:
         wqs = self.wqs
         k = self.kernel
         if wqs.fail_worker_creation:
-            if "create_worker" not in wqs.warned_once:
-                wqs.warned_once.add("create_worker")
+            if k.log.once("workqueue:create_worker"):  # pr_err_once
                 k.log_line(3, "workqueue: Failed to create a worker thread: -ENOMEM")
             return None
         wid = 0

@@ -21,9 +21,10 @@ of kernel/workqueue.c (6.12; reference §5.8 rules 6-7, §5.10).
   are culled, the one idle the longest first.  Linux culls from a work item
   (``idle_cull_fn``) queued by the timer; here the timer culls directly.
 
-Locking legend: L: ``pool.lock``.  ``wq.maydays`` has no lock of its own
-(Linux's ``wq_mayday_lock``): send_mayday() appends under the starving
-pool's lock, the rescuer pops without one.
+Locking legend: L: ``pool.lock``.  M: ``Workqueues.mayday_lock`` (Linux's
+``wq_mayday_lock``, one raw lock for all queues) - every ``wq.maydays`` list
+and a rescuer's leaving (``wq.rescuer`` set to None).  send_mayday() is
+called with L and M held, as Linux nests them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .wqdefs import PWQ_STAT_MAYDAY, PWQ_STAT_RESCUED
 from .wqpool import POOL_MANAGER_ACTIVE, WORKER_PREP, Worker, WorkerPool
 
 if TYPE_CHECKING:
+    from .engines.base import RawLock
     from .kernel import Kernel
     from .workqueue import pool_workqueue, workqueue_struct
 
@@ -50,6 +52,7 @@ class Forward:
     """The forward-progress half of Workqueues (a mixin)."""
 
     kernel: Kernel
+    mayday_lock: RawLock
 
     # ------------------------------------------------------------------
     # the manager
@@ -90,15 +93,18 @@ class Forward:
         k = self.kernel
         ctx = k.current_ctx()
         pool.lock.acquire(ctx)
+        self.mayday_lock.acquire(ctx)
         if pool.need_to_create_worker():
             # We might be hitting an allocation deadlock: call the rescuers.
             for work in list(pool.worklist):
                 if work.pwq is not None:
                     self.send_mayday(ctx, work.pwq)
+        self.mayday_lock.release(ctx)
         pool.lock.release(ctx)
         k.timers.mod_timer(ctx, pool.mayday_timer, k.timers.jiffies() + MAYDAY_INTERVAL)
 
     def send_mayday(self, ctx: ExecCtx, pwq: pool_workqueue) -> None:
+        """Put ``pwq`` on its queue's maydays and wake the rescuer (L and M held)."""
         wq = pwq.wq
         if wq.rescuer is None:
             return
@@ -128,12 +134,18 @@ class Forward:
         assert task is not None
         ctx = task.ctx
         wqs = wq.wqs
+        mayday_lock = self.mayday_lock
         while True:
             task.state = TASK_INTERRUPTIBLE
             should_stop = task.should_stop
-            while wq.maydays:
-                task.state = TASK_RUNNING
+            while True:
+                mayday_lock.acquire(ctx)
+                if not wq.maydays:
+                    mayday_lock.release(ctx)
+                    break
                 pwq = wq.maydays.pop(0)
+                mayday_lock.release(ctx)
+                task.state = TASK_RUNNING
                 pool = pwq.pool
                 rescuer.pool = pool  # worker_attach_to_pool()
                 pool.lock.acquire(ctx)
@@ -145,9 +157,11 @@ class Forward:
                     wqs.process_scheduled_works(ctx, pool, rescuer)
                     # More may have become ready (activation, chained queueing):
                     # come back without waiting for the next mayday.
-                    if pwq.nr_active and pool.need_to_create_worker() \
-                            and wq.rescuer is not None and pwq not in wq.maydays:
-                        wq.maydays.append(pwq)
+                    if pwq.nr_active and pool.need_to_create_worker():
+                        mayday_lock.acquire(ctx)
+                        if wq.rescuer is not None and pwq not in wq.maydays:
+                            wq.maydays.append(pwq)
+                        mayday_lock.release(ctx)
                 # Leave the pool; make sure its own workers carry on.
                 pool.kick_pool(ctx)
                 pool.lock.release(ctx)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import wqmonitor
 from .context import ExecCtx
 from .task import PF_WQ_WORKER
 from .wqdefs import (
@@ -140,24 +141,7 @@ def monitor_stats(k: Kernel) -> list[dict[str, Any]]:
 
 def wq_monitor(k: Kernel) -> str:
     """One round of wq_monitor.py's table, byte for byte."""
-    lines = ["", f'{"":>24} {"total":>8} {"infl":>5} {"CPUtime":>8} '
-                 f'{"CPUitsv":>7} {"CMW/RPR":>7} {"mayday":>7} {"rescued":>7}']
-    for wq in k.wq.workqueues:
-        s = _sum_stats(wq)
-        cpu_intensive = cmw_rpr = mayday = rescued = "-"
-        if wq.unbound:
-            cmw_rpr = str(s[PWQ_STAT_REPATRIATED])
-        else:
-            cpu_intensive = str(s[PWQ_STAT_CPU_INTENSIVE])
-            cmw_rpr = str(s[PWQ_STAT_CM_WAKEUP])
-        if wq.flags & WQ_MEM_RECLAIM:
-            mayday = str(s[PWQ_STAT_MAYDAY])
-            rescued = str(s[PWQ_STAT_RESCUED])
-        started = s[PWQ_STAT_STARTED]
-        lines.append(f"{wq.name[-24:]:24} {started:8} "
-                     f"{max(started - s[PWQ_STAT_COMPLETED], 0):5} "
-                     f"{s[PWQ_STAT_CPU_TIME] / 1000000:8.1f} "
-                     f"{cpu_intensive:>7} {cmw_rpr:>7} {mayday:>7} {rescued:>7} ")
+    lines = ["", wqmonitor.header(), *map(wqmonitor.row, monitor_stats(k))]
     return "\n".join(lines) + "\n"
 
 

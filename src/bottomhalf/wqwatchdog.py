@@ -11,6 +11,10 @@ Mirrors CONFIG_WQ_WATCHDOG and show_all_workqueues() of kernel/workqueue.c
   ``BUG: workqueue lockup - pool cpus=1 node=0 flags=0x0 nice=0 stuck for 31s!``
   then the SysRq-t style dump of busy workqueues and pools, and for stalled
   per-CPU pools the running workers.
+* ``workqueue.panic_on_stall=N`` (0 by default) counts the timer runs that
+  reported a stall and BUG()s at the Nth; the kernel survives the Oops that
+  Linux would panic on (reported as such) and the unwound timer does not
+  re-arm (the next non-empty worklist arms it again, as below).
 * The dump (``show_all_workqueues``, ``show_one_workqueue``, ``show_pwq``)
   is also printed by destroy_workqueue() when a queue is still busy.
 
@@ -25,8 +29,10 @@ report every period for as long as the stall lasts.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
+from . import report
 from .context import ExecCtx
 from .task import TASK_RUNNING
 from .timer import HZ, INITIAL_JIFFIES, TICK_NSEC, TIMER_DEFERRABLE, jiffies_to_msecs, timer_list
@@ -58,6 +64,7 @@ class Watchdog:
         self.watchdog_armed = False
         self.watchdog_touched = INITIAL_JIFFIES
         self._watchdog_started = 0
+        self.wq_stall = 0  # stall reports counted for workqueue.panic_on_stall
 
     def watchdog_thresh(self) -> int:
         return int(self.kernel.params["workqueue.watchdog_thresh"])
@@ -116,9 +123,26 @@ class Watchdog:
             for pool in self.pools:
                 if pool.cpu_stall:
                     self._show_cpu_pool_hog(pool)
+        if lockup and not self.panic_on_wq_watchdog(ctx):
+            return  # BUG() unwound the timer function: it does not re-arm
         progressed = self.started_total != self._watchdog_started
         if busy and (not lockup or progressed):
             self.arm_watchdog(ctx)
+
+    def panic_on_wq_watchdog(self, ctx: ExecCtx) -> bool:
+        """``workqueue.panic_on_stall=N``: BUG() at the Nth stall report of the boot
+        (the count runs only while N > 0).  True when the caller goes on."""
+        k = self.kernel
+        limit = int(k.params.get("workqueue.panic_on_stall", 0))
+        if not limit:
+            return True
+        self.wq_stall += 1
+        if self.wq_stall < limit:
+            return True
+        # BUG_ON() in the timer softirq: the Oops ends in "Fatal exception in
+        # interrupt", which this kernel reports but survives.
+        report.bug(k, ctx, sys._getframe(0))
+        return False
 
     def _show_cpu_pool_hog(self, pool: WorkerPool) -> None:
         k = self.kernel

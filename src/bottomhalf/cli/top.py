@@ -25,14 +25,14 @@ import argparse
 import json
 import sys
 
+from .. import wqmonitor
 from .common import CliError, add_name_option, connect, number_arg
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-WQ_KEYS = ("name", "unbound", "mem_reclaim", "started", "completed", "cpu_time",
-           "cpu_intensive", "cm_wakeup", "repatriated", "mayday", "rescued")
+WQ_KEYS = wqmonitor.KEYS
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -53,24 +53,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 # wq_monitor.py's table
 
 
-def wq_header() -> str:
-    return (f'{"":>24} {"total":>8} {"infl":>5} {"CPUtime":>8} '
-            f'{"CPUitsv":>7} {"CMW/RPR":>7} {"mayday":>7} {"rescued":>7}')
-
-
-def wq_row(s: dict[str, Any]) -> str:
-    cpu_intensive = cmw_rpr = mayday = rescued = "-"
-    if s["unbound"]:
-        cmw_rpr = str(s["repatriated"])
-    else:
-        cpu_intensive = str(s["cpu_intensive"])
-        cmw_rpr = str(s["cm_wakeup"])
-    if s["mem_reclaim"]:
-        mayday = str(s["mayday"])
-        rescued = str(s["rescued"])
-    return (f"{s['name'][-24:]:24} {s['started']:8} "
-            f"{max(s['started'] - s['completed'], 0):5} {s['cpu_time'] / 1000000:8.1f} "
-            f"{cpu_intensive:>7} {cmw_rpr:>7} {mayday:>7} {rescued:>7} ")
+wq_header = wqmonitor.header
+wq_row = wqmonitor.row
 
 
 # ----------------------------------------------------------------------

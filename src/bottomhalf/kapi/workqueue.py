@@ -374,7 +374,7 @@ def queue_work_node(node: int, wq: AnyWq, work: work_struct) -> bool:
     ctx = _ctx()
     q = _wq(wq, "queue_work_node", ctx)
     if not q.unbound:
-        ctx.kernel.wq.warn_once(ctx, "queue_work_node", None, "queue_work_node")
+        ctx.kernel.wq._warn_once(ctx, "queue_work_node", None, "queue_work_node")
     return ctx.kernel.wq.queue_work_on(ctx, WORK_CPU_UNBOUND, q, _work(work, "queue_work_node"))
 
 
