@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from bottomhalf import Kernel
+from bottomhalf import trace as trace_mod
 from bottomhalf.context import ExecCtx
 from bottomhalf.errors import KernelFileError
 from bottomhalf.linux import (
@@ -324,3 +326,80 @@ def test_tracing_on_refuses_what_is_not_a_decimal_number(sim: Kernel, text: str)
         sim.write(TRACING_ON, text)
     assert info.value.errno == 22
     assert sim.read(TRACING_ON) == "1\n"
+
+
+PIPE = "/sys/kernel/tracing/trace_pipe"
+
+
+@pytest.fixture
+def small_buffer(monkeypatch: pytest.MonkeyPatch) -> Iterator[Kernel]:
+    """A sim kernel whose trace buffer holds 4 records."""
+    monkeypatch.setattr(trace_mod, "TRACE_BUF_ENTRIES", 4)
+    with Kernel(cpus=2, engine="sim", seed=0) as k:
+        k.write("/sys/kernel/tracing/set_event", "irq:softirq_raise")
+        yield k
+
+
+def raise_vectors(k: Kernel, *vecs: int) -> None:
+    def body_fn() -> None:
+        for v in vecs:
+            raise_softirq(v)
+
+    k.call(body_fn)
+
+
+def vectors(text: str) -> list[int]:
+    return [int(line.split("vec=")[1].split()[0]) for line in text.splitlines()
+            if not line.startswith("#")]
+
+
+def entries_line(k: Kernel) -> str:
+    return k.read(TRACE).splitlines()[2]
+
+
+def test_full_buffer_keeps_the_newest_records(small_buffer: Kernel) -> None:
+    """In overwrite mode the oldest records go: the buffer holds the newest 4 of 9."""
+    raise_vectors(small_buffer, *range(9))
+    assert vectors(small_buffer.read(TRACE)) == [5, 6, 7, 8]
+
+
+def test_header_counts_right_after_overflow(small_buffer: Kernel) -> None:
+    """entries-in-buffer/entries-written: what the buffer holds / all ever written."""
+    raise_vectors(small_buffer, 0, 1, 2, 3)
+    assert entries_line(small_buffer) == "# entries-in-buffer/entries-written: 4/4   #P:2"
+    raise_vectors(small_buffer, 4)
+    assert entries_line(small_buffer) == "# entries-in-buffer/entries-written: 4/5   #P:2"
+    raise_vectors(small_buffer, 5, 6, 7)
+    assert entries_line(small_buffer) == "# entries-in-buffer/entries-written: 4/8   #P:2"
+
+
+def test_trace_pipe_consumes_across_overflow(small_buffer: Kernel) -> None:
+    """trace_pipe returns each kept record once: the unread ones that were overwritten are lost,
+    the ones still in the buffer come next, then only what is new."""
+    raise_vectors(small_buffer, 0, 1)
+    assert vectors(small_buffer.read(PIPE)) == [0, 1]
+    raise_vectors(small_buffer, 2, 3, 4, 5, 6, 7)
+    assert vectors(small_buffer.read(PIPE)) == [4, 5, 6, 7]
+    assert small_buffer.read(PIPE) == ""
+    raise_vectors(small_buffer, 8)
+    assert vectors(small_buffer.read(PIPE)) == [8]
+    raise_vectors(small_buffer, 9, 0)
+    assert vectors(small_buffer.read(PIPE)) == [9, 0]
+
+
+def test_overwritten_records_take_older_internal_events_with_them(small_buffer: Kernel) -> None:
+    """The export keeps only the internal events recorded after the oldest kept record."""
+    small_buffer.write("/sys/kernel/tracing/set_event", "irq:softirq_raise irq:tasklet_entry")
+    t = tasklet_struct()
+    tasklet_setup(t, lambda tl: None)
+
+    def body_fn() -> None:
+        for _ in range(6):
+            local_bh_disable()
+            tasklet_schedule(t)  # internal tasklet_schedule, then softirq_raise
+            local_bh_enable()  # tasklet_entry
+
+    small_buffer.call(body_fn)
+    assert [r.event for r in small_buffer.trace.export_records()] == [
+        "softirq_raise", "tasklet_entry",
+        "tasklet_schedule", "softirq_raise", "tasklet_entry"]
