@@ -105,7 +105,9 @@ class Booted:
         return bh(*args, name=self.name, timeout=timeout, input=input)
 
     def ok(self, *args: str) -> str:
-        """Run a bh command that must succeed silently on stderr; its stdout."""
+        """Run a bh command that must exit 0; its stdout.  Its stderr is not checked:
+        some commands that succeed report there (``bh trace record`` says what it
+        recorded)."""
         r = self.bh(*args)
         assert r.returncode == 0, (args, r.stdout, r.stderr)
         return r.stdout

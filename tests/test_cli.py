@@ -151,7 +151,10 @@ def test_run_until_idle_by_default() -> None:
 def test_run_same_seed_same_output() -> None:
     """Two sim runs with the same seed print the same bytes."""
     args = ("run", "examples/irq_driver.py", "--cpus", "4", "--seed", "7")
-    assert bh(*args).stdout == bh(*args).stdout
+    first, second = bh(*args), bh(*args)
+    assert (first.returncode, second.returncode) == (0, 0), (first.stderr, second.stderr)
+    assert first.stdout.endswith("irq_driver: removed after 3 interrupts\n")
+    assert second.stdout == first.stdout
 
 
 def test_run_sleepy_tasklet_reports_in_the_log() -> None:
