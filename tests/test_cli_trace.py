@@ -216,22 +216,13 @@ def test_export_to_an_unwritable_file(chain: Booted) -> None:
 
 def test_show_follow_reads_trace_pipe(chain: Booted) -> None:
     """trace show -f prints trace_pipe's lines as they come (and consumes them)."""
-    env = dict(os.environ, BH_NAME=chain.name)
-    proc = subprocess.Popen([sys.executable, "-m", "bottomhalf.cli", "trace", "show", "-f"],
-                            stdout=subprocess.PIPE, text=True, env=env,
-                            cwd=os.path.dirname(os.path.dirname(__file__)))
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert first.endswith(": irq_handler_entry: irq=17 name=my_device\n")
+    with chain.follow("trace", "show", "-f") as out:
+        assert out.line().endswith(": irq_handler_entry: irq=17 name=my_device\n")
         for _ in range(13):
-            proc.stdout.readline()
+            out.line()
         chain.ok("write", "/sys/kernel/tracing/set_event", "irq:irq_handler_exit")
         chain.ok("irq", "17")
-        assert proc.stdout.readline().endswith(": irq_handler_exit: irq=17 ret=handled\n")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        assert out.line().endswith(": irq_handler_exit: irq=17 ret=handled\n")
 
 
 def test_record_until_interrupted(chain: Booted) -> None:
