@@ -58,15 +58,6 @@ KERN_DEBUG = KERN_SOH + "7"
 KERN_DEFAULT = ""
 KERN_CONT = KERN_SOH + "c"
 
-LOGLEVEL_EMERG = 0
-LOGLEVEL_ERR = 3
-LOGLEVEL_WARNING = 4
-LOGLEVEL_NOTICE = 5
-LOGLEVEL_INFO = 6
-LOGLEVEL_DEBUG = 7
-
-LEVEL_NAMES = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug")
-
 # The ring buffer keeps at most this much text (CONFIG_LOG_BUF_SHIFT=18).
 LOG_BUF_LEN = 1 << 18
 _RECORD_OVERHEAD = 16
@@ -83,9 +74,6 @@ class LogRecord:
     caller: int
     facility: int = 0
     open: bool = False  # no trailing newline yet: KERN_CONT may append
-
-    def prefix(self) -> str:
-        return format_timestamp(self.ts_ns)
 
     def lines(self) -> list[str]:
         """As dmesg prints it: the prefix on every line of the record."""
