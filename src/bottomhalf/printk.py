@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, TextIO
 from .errnos import EINVAL
 from .errors import KernelFileError
 from .params import kstrtoll
+from .printk_time import format_timestamp as format_timestamp  # re-exported
 from .vsprintf import PrintkFormatError as PrintkFormatError  # re-exported
 from .vsprintf import vsprintf as vsprintf  # re-exported
 
@@ -79,12 +80,6 @@ class LogRecord:
         """As dmesg prints it: the prefix on every line of the record."""
         pre = format_timestamp(self.ts_ns)
         return [f"{pre} {line}" for line in self.text.split("\n")]
-
-
-def format_timestamp(ts_ns: int) -> str:
-    """``[%5lu.%06lu]`` of the seconds and microseconds since boot."""
-    usec = ts_ns // 1000
-    return f"[{usec // 1_000_000:5d}.{usec % 1_000_000:06d}]"
 
 
 class LogBuffer:
