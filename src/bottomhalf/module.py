@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errnos import EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOEXEC
 from .errors import ModuleError, ModuleLoadError
+from .modname import module_name
 from .params import convert_param, param_text
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ class Modules:
     # loading
     def prepare(self, path: str, params: dict[str, Any]) -> tuple[Module, types.CodeType]:
         """What happens before any module code runs; nothing changes on failure."""
-        name = os.path.splitext(os.path.basename(path))[0]
+        name = module_name(path)
         if not os.path.isfile(path):
             raise ModuleLoadError(name, ENOENT, f"{path}: no such module file", found=False)
         if not path.endswith(".py"):
