@@ -39,6 +39,7 @@ from bottomhalf.linux import (
     tasklet_struct,
     work_struct,
 )
+from bottomhalf.trace_events import EVENTS
 
 from .conftest import example
 
@@ -403,3 +404,47 @@ def test_overwritten_records_take_older_internal_events_with_them(small_buffer: 
     assert [r.event for r in small_buffer.trace.export_records()] == [
         "softirq_raise", "tasklet_entry",
         "tasklet_schedule", "softirq_raise", "tasklet_entry"]
+
+
+SET_EVENT = "/sys/kernel/tracing/set_event"
+IRQ_EVENTS = ["irq_handler_entry", "irq_handler_exit", "softirq_raise", "softirq_entry",
+              "softirq_exit", "tasklet_entry", "tasklet_exit"]
+WQ_EVENTS = ["workqueue_queue_work", "workqueue_activate_work", "workqueue_execute_start",
+             "workqueue_execute_end"]
+
+
+@pytest.mark.parametrize("word, events", [
+    ("irq:tasklet_entry", ["tasklet_entry"]),
+    ("tasklet_entry", ["tasklet_entry"]),  # no ':': an event's name...
+    ("workqueue", WQ_EVENTS),  # ... or a system's
+    (":tasklet_entry", ["tasklet_entry"]),  # ':EVENT' and '*:EVENT': in any system
+    ("*:tasklet_entry", ["tasklet_entry"]),
+    ("irq:*", IRQ_EVENTS),  # 'SYSTEM:*' and 'SYSTEM:': the whole system
+    ("irq:", IRQ_EVENTS),
+    ("*:*", IRQ_EVENTS + WQ_EVENTS),
+    (":", IRQ_EVENTS + WQ_EVENTS),
+    ("*", IRQ_EVENTS + WQ_EVENTS),
+    (":irq", None),  # after a ':' a system name is no event's name
+    ("irq:workqueue_queue_work", None),
+    ("workqueue:", WQ_EVENTS),
+    ("nope", None),
+    ("irq:nope", None),
+    ("nope:*", None),
+])
+def test_set_event_words_as_ftrace_set_clr_event_splits_them(sim: Kernel, word: str,
+                                                             events: list[str] | None) -> None:
+    """set_event and `bh trace record -e` accept the same words and enable the same events."""
+    from bottomhalf.cli.common import CliError
+    from bottomhalf.cli.trace import resolve_events
+
+    available = sim.read("/sys/kernel/tracing/available_events").split()
+    if events is None:
+        with pytest.raises(KernelFileError) as info:
+            sim.write(SET_EVENT, word)
+        assert info.value.errno == 22
+        with pytest.raises(CliError, match="no event"):
+            resolve_events([word], available)
+    else:
+        sim.write(SET_EVENT, word)
+        assert sim.read(SET_EVENT).split() == [f"{EVENTS[e]}:{e}" for e in events]
+        assert resolve_events([word], available) == [word]

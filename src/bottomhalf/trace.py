@@ -39,23 +39,11 @@ from typing import TYPE_CHECKING, Any
 from .context import HARDIRQ_MASK, SOFTIRQ_MASK, SOFTIRQ_OFFSET, ExecCtx
 from .errors import KernelFileError
 from .softirq import SOFTIRQ_NAMES
+from .trace_events import EVENTS as EVENTS  # re-exported
+from .trace_events import match_events
 
 if TYPE_CHECKING:
     from .kernel import Kernel
-
-EVENTS: dict[str, str] = {
-    "irq_handler_entry": "irq",
-    "irq_handler_exit": "irq",
-    "softirq_raise": "irq",
-    "softirq_entry": "irq",
-    "softirq_exit": "irq",
-    "tasklet_entry": "irq",
-    "tasklet_exit": "irq",
-    "workqueue_queue_work": "workqueue",
-    "workqueue_activate_work": "workqueue",
-    "workqueue_execute_start": "workqueue",
-    "workqueue_execute_end": "workqueue",
-}
 
 # bottomhalf's own events, recorded for the Perfetto export only (see above),
 # each while the Linux event named here is enabled
@@ -109,8 +97,9 @@ class Trace:
     # controls
     def enable(self, name: str, on: bool = True) -> None:
         """Enable an event (``irq:tasklet_entry``, ``tasklet_entry``), a system
-        (``irq:*``, ``workqueue``) or everything (``*:*``)."""
-        names = self.resolve(name)
+        (``irq:*``, ``workqueue``) or everything (``*:*``): see
+        :func:`~bottomhalf.trace_events.match_events`."""
+        names = match_events(name)
         if not names:
             raise KernelFileError("/sys/kernel/tracing/set_event", 22, f"no event '{name}'")
         with self.lock:
@@ -119,21 +108,6 @@ class Trace:
             else:
                 self.enabled.difference_update(names)
             self._update()
-
-    def resolve(self, name: str) -> list[str]:
-        name = name.strip()
-        if not name:
-            return []
-        system, _, event = name.rpartition(":")
-        if name in ("*", "*:*"):
-            return list(EVENTS)
-        if not system and event in ("irq", "workqueue"):
-            return [e for e, s in EVENTS.items() if s == event]
-        if event == "*" or event == "":
-            return [e for e, s in EVENTS.items() if s == system]
-        if event in EVENTS and (not system or EVENTS[event] == system):
-            return [event]
-        return []
 
     def set_tracing_on(self, on: bool) -> None:
         with self.lock:
