@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import textwrap
 from collections.abc import Iterator
 
 import pytest
@@ -30,6 +31,15 @@ def example(name: str) -> str:
 
 def module_path(name: str) -> str:
     return os.path.join(MODULES, name)
+
+
+def write_module(directory: str | os.PathLike[str], name: str, body: str) -> str:
+    """Write module ``name`` (``body``, dedented, after ``from bottomhalf.linux
+    import *``) into ``directory``; its path."""
+    path = os.path.join(directory, f"{name}.py")
+    with open(path, "w") as f:
+        f.write("from bottomhalf.linux import *\n\n" + textwrap.dedent(body))
+    return path
 
 
 @pytest.fixture
