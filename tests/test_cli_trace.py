@@ -13,22 +13,10 @@ import tempfile
 
 import pytest
 
+from .conftest import TRACE_HEADER
 from .daemons import Booted, one_error_line
 
-HEADER = """\
-# tracer: nop
-#
-# entries-in-buffer/entries-written: 14/14   #P:2
-#
-#                                _-----=> irqs-off/BH-disabled
-#                               / _----=> need-resched
-#                              | / _---=> hardirq/softirq
-#                              || / _--=> preempt-depth
-#                              ||| / _-=> migrate-disable
-#                              |||| /     delay
-#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION
-#              | |         |   |||||     |         |
-"""
+HEADER = TRACE_HEADER.format(n=14)
 
 # kernel/trace/trace_output.c: "%16s-%-7d [%03d] " + 5 flag columns + " %5lu.%06lu: "
 LINE = re.compile(r"^(?P<comm>[ -~]{16})-(?P<pid>\d+) *\[(?P<cpu>\d{3})\] "

@@ -41,23 +41,9 @@ from bottomhalf.linux import (
 )
 from bottomhalf.trace_events import EVENTS
 
-from .conftest import example
+from .conftest import TRACE_HEADER, example
 
 TRACE = "/sys/kernel/tracing/trace"
-HEADER = (
-    "# tracer: nop\n"
-    "#\n"
-    "# entries-in-buffer/entries-written: {n}/{n}   #P:2\n"
-    "#\n"
-    "#                                _-----=> irqs-off/BH-disabled\n"
-    "#                               / _----=> need-resched\n"
-    "#                              | / _---=> hardirq/softirq\n"
-    "#                              || / _--=> preempt-depth\n"
-    "#                              ||| / _-=> migrate-disable\n"
-    "#                              |||| /     delay\n"
-    "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION\n"
-    "#              | |         |   |||||     |         |\n"
-)
 LINE = re.compile(r"(?P<task>.{16}-\d+ *) \[(?P<cpu>\d{3})\] (?P<flags>[.dDbX][.Nnp][.hsHzZ]"
                   r"[.0-9a-f][.0-9a-f]) +(?P<secs>\d+)\.(?P<usecs>\d{6}): (?P<event>.*)")
 
@@ -99,7 +85,7 @@ def test_hard_irq_softirq_chain_exact_on_sim(sim: Kernel) -> None:
     block_device_irq(sim)
     sim.run_for(294_646.269)
     sim.raise_irq(36, cpu=1)
-    assert sim.read(TRACE) == HEADER.format(n=5) + (
+    assert sim.read(TRACE) == TRACE_HEADER.format(n=5) + (
         "          <idle>-0       [001] d.h1.   294.646269: irq_handler_entry: irq=36 name=virtio1-req.0\n"
         "          <idle>-0       [001] d.h2.   294.646269: softirq_raise: vec=4 [action=BLOCK]\n"
         "          <idle>-0       [001] d.h1.   294.646269: irq_handler_exit: irq=36 ret=handled\n"
@@ -252,9 +238,9 @@ def test_header_and_entry_counts(kernel: Kernel) -> None:
     block_device_irq(kernel)
     kernel.raise_irq(36)
     kernel.run_until_idle(timeout_ms=5000)
-    assert kernel.read(TRACE).startswith(HEADER.format(n=5))
+    assert kernel.read(TRACE).startswith(TRACE_HEADER.format(n=5))
     kernel.write(TRACE, "")
-    assert kernel.read(TRACE) == HEADER.format(n=0)
+    assert kernel.read(TRACE) == TRACE_HEADER.format(n=0)
 
 
 def test_tasklet_events_name_module_symbols(sim: Kernel) -> None:
