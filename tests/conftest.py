@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import textwrap
 from collections.abc import Iterator
 
 import pytest
@@ -30,6 +31,15 @@ def example(name: str) -> str:
 
 def module_path(name: str) -> str:
     return os.path.join(MODULES, name)
+
+
+def write_module(directory: str | os.PathLike[str], name: str, body: str) -> str:
+    """Write module ``name`` (``body``, dedented, after ``from bottomhalf.linux
+    import *``) into ``directory``; its path."""
+    path = os.path.join(directory, f"{name}.py")
+    with open(path, "w") as f:
+        f.write("from bottomhalf.linux import *\n\n" + textwrap.dedent(body))
+    return path
 
 
 @pytest.fixture
@@ -66,3 +76,22 @@ def unoffset(lines: list[str]) -> list[str]:
 # The bottom of a Call Trace for an interrupt taken by an idle CPU.
 IRQ_FROM_IDLE = [" __common_interrupt", " common_interrupt", " </IRQ>", " <TASK>", " do_idle",
                  " cpu_startup_entry", " </TASK>"]
+
+
+# The header of /sys/kernel/tracing/trace as in the reference's capture (§8),
+# with entries-in-buffer and entries-written left as {n}: format it with the
+# count a test expects when nothing was overwritten.
+TRACE_HEADER = (
+    "# tracer: nop\n"
+    "#\n"
+    "# entries-in-buffer/entries-written: {n}/{n}   #P:2\n"
+    "#\n"
+    "#                                _-----=> irqs-off/BH-disabled\n"
+    "#                               / _----=> need-resched\n"
+    "#                              | / _---=> hardirq/softirq\n"
+    "#                              || / _--=> preempt-depth\n"
+    "#                              ||| / _-=> migrate-disable\n"
+    "#                              |||| /     delay\n"
+    "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION\n"
+    "#              | |         |   |||||     |         |\n"
+)

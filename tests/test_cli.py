@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, example
+from .conftest import ROOT, example, write_module
 
 BOOT_LINES = 3
 
@@ -21,12 +20,6 @@ def bh(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env.pop("NO_COLOR", None)
     return subprocess.run([sys.executable, "-m", "bottomhalf.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def write_module(tmp_path: Path, name: str, body: str) -> str:
-    path = tmp_path / f"{name}.py"
-    path.write_text("from bottomhalf.linux import *\n\n" + textwrap.dedent(body))
-    return str(path)
 
 
 def assert_user_error(r: subprocess.CompletedProcess[str], *words: str) -> None:
@@ -151,7 +144,10 @@ def test_run_until_idle_by_default() -> None:
 def test_run_same_seed_same_output() -> None:
     """Two sim runs with the same seed print the same bytes."""
     args = ("run", "examples/irq_driver.py", "--cpus", "4", "--seed", "7")
-    assert bh(*args).stdout == bh(*args).stdout
+    first, second = bh(*args), bh(*args)
+    assert (first.returncode, second.returncode) == (0, 0), (first.stderr, second.stderr)
+    assert first.stdout.endswith("irq_driver: removed after 3 interrupts\n")
+    assert second.stdout == first.stdout
 
 
 def test_run_sleepy_tasklet_reports_in_the_log() -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import queue
 import re
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -117,48 +115,27 @@ def test_clear_and_read_clear(levels: Booted) -> None:
 
 def test_follow_prints_new_records(levels: Booted) -> None:
     """-w prints the log, then each new record as it comes, flushed line by line."""
-    env = dict(os.environ, BH_NAME=levels.name)
-    proc = subprocess.Popen([sys.executable, "-m", "bottomhalf.cli", "dmesg", "-w", "-t"],
-                            stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    try:
-        assert proc.stdout is not None
-        seen = []
-        while not seen or seen[-1] != "levels: debugging":
-            seen.append(proc.stdout.readline().rstrip("\n"))
+    with levels.follow("dmesg", "-w", "-t") as out:
+        while out.line() != "levels: debugging\n":
+            pass
         levels.ok("rmmod", "levels")
-        assert proc.stdout.readline() == "levels: bye\n"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        assert out.line() == "levels: bye\n"
 
 
 def test_follow_new_only(levels: Booted) -> None:
     """-W prints only what comes after it started, never the old records."""
-    env = dict(os.environ, BH_NAME=levels.name)
-    proc = subprocess.Popen([sys.executable, "-m", "bottomhalf.cli", "dmesg", "-W", "-x"],
-                            stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    lines: queue.Queue[str] = queue.Queue()
-    try:
-        assert proc.stdout is not None
-        stdout = proc.stdout
-        threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
+    with levels.follow("dmesg", "-W", "-x") as out:
         first = None
         for _ in range(100):  # until the follower is surely listening
             levels.ok("insmod", "examples/hello.py")
             levels.ok("rmmod", "hello")
-            try:
-                first = lines.get(timeout=0.5)
+            if (first := out.poll(timeout=0.5)) is not None:
                 break
-            except queue.Empty:
-                continue
         assert first is not None and first.startswith("kern  :info  : [    0.000000] hello: ")
         levels.ok("rmmod", "levels")
-        while (line := lines.get(timeout=30)).split("] ", 1)[1].startswith("hello: "):
+        while (line := out.line()).split("] ", 1)[1].startswith("hello: "):
             pass
         assert line == "kern  :notice: [    0.000000] levels: bye\n"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_pipe_friendly(levels: Booted) -> None:

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import textwrap
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, write_module
 from .daemons import Booted, bh, one_error_line
-
-
-def module(k: Booted, name: str, body: str) -> str:
-    """Write a module file next to the kernel's socket directory; its path."""
-    path = os.path.join(k.runtime, f"{name}.py")
-    with open(path, "w") as f:
-        f.write("from bottomhalf.linux import *\n\n" + textwrap.dedent(body))
-    return path
 
 
 def test_insmod_rmmod_lsmod(frozen: Booted) -> None:
@@ -36,7 +27,7 @@ def test_insmod_rmmod_lsmod(frozen: Booted) -> None:
 
 def test_insmod_parameters(frozen: Booted) -> None:
     """param=value sets a module parameter before init; a bad value fails as kmod says."""
-    path = module(frozen, "p", "who = 'world'\nmodule_param('who', 'charp', 0)\n"
+    path = write_module(frozen.runtime, "p", "who = 'world'\nmodule_param('who', 'charp', 0)\n"
                                "def p_init():\n    pr_info('hello, %s\\n', who)\n"
                                "module_init(p_init)\nMODULE_LICENSE('GPL')\n")
     frozen.ok("insmod", path, "who=bottomhalf")
@@ -73,7 +64,7 @@ def test_insmod_init_error(frozen: Booted) -> None:
 ])
 def test_insmod_bad_modules(frozen: Booted, body: str, reason: str) -> None:
     """A file that does not parse, has no licence, or whose init fails: one kmod line each."""
-    path = module(frozen, "m", body)
+    path = write_module(frozen.runtime, "m", body)
     line = one_error_line(frozen.bh("insmod", path), "insmod: ")
     assert line == f"insmod: ERROR: could not insert module {path}: " + reason.format(path=path)
     assert frozen.ok("lsmod") == "Module                  Size  Used by\n"
@@ -95,8 +86,8 @@ def test_rmmod_errors(frozen: Booted) -> None:
     """Not loaded, and loaded without an exit function: kmod's rmmod messages."""
     assert one_error_line(frozen.bh("rmmod", "nope"), "rmmod: ") == \
         "rmmod: ERROR: Module nope is not currently loaded"
-    path = module(frozen, "noexit", "def noexit_init():\n    return 0\n"
-                                    "module_init(noexit_init)\nMODULE_LICENSE('GPL')\n")
+    path = write_module(frozen.runtime, "noexit", "def noexit_init():\n    return 0\n"
+                        "module_init(noexit_init)\nMODULE_LICENSE('GPL')\n")
     frozen.ok("insmod", path)
     assert one_error_line(frozen.bh("rmmod", "noexit"), "rmmod: ") == (
         "rmmod: ERROR: could not remove 'noexit': Device or resource busy (it has an init "

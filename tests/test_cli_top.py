@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
 
 from bottomhalf.client import Client
 
-from .conftest import ROOT
 from .daemons import Booted, one_error_line
 
 WQ_HEADER = "                            total  infl  CPUtime CPUitsv CMW/RPR  mayday rescued"
@@ -81,20 +77,13 @@ def test_top_json_lines(busy: Booted) -> None:
 def test_top_refreshes_with_rates_over_the_interval(boot: Callable[..., Booted]) -> None:
     """In a pipe, rounds follow one another, the later ones with rates over the interval."""
     k = boot("--rate", "5")
-    env = dict(os.environ, BH_NAME=k.name)
-    proc = subprocess.Popen([sys.executable, "-m", "bottomhalf.cli", "top", "-i", "0.05"],
-                            stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    try:
-        assert proc.stdout is not None
-        footers = []
+    footers = []
+    with k.follow("top", "-i", "0.05") as out:
         while len(footers) < 3:
-            line = proc.stdout.readline()
+            line = out.line()
             assert "\033[" not in line  # no screen control codes in a pipe
             if line.startswith("(rates per second"):
                 footers.append(line)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     assert footers[0] == "(rates per second of kernel time, since boot)\n"
     assert all(f.startswith("(rates per second of kernel time, over the last ") for f in footers[1:])
 

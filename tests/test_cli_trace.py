@@ -13,22 +13,10 @@ import tempfile
 
 import pytest
 
+from .conftest import TRACE_HEADER
 from .daemons import Booted, one_error_line
 
-HEADER = """\
-# tracer: nop
-#
-# entries-in-buffer/entries-written: 14/14   #P:2
-#
-#                                _-----=> irqs-off/BH-disabled
-#                               / _----=> need-resched
-#                              | / _---=> hardirq/softirq
-#                              || / _--=> preempt-depth
-#                              ||| / _-=> migrate-disable
-#                              |||| /     delay
-#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION
-#              | |         |   |||||     |         |
-"""
+HEADER = TRACE_HEADER.format(n=14)
 
 # kernel/trace/trace_output.c: "%16s-%-7d [%03d] " + 5 flag columns + " %5lu.%06lu: "
 LINE = re.compile(r"^(?P<comm>[ -~]{16})-(?P<pid>\d+) *\[(?P<cpu>\d{3})\] "
@@ -216,22 +204,13 @@ def test_export_to_an_unwritable_file(chain: Booted) -> None:
 
 def test_show_follow_reads_trace_pipe(chain: Booted) -> None:
     """trace show -f prints trace_pipe's lines as they come (and consumes them)."""
-    env = dict(os.environ, BH_NAME=chain.name)
-    proc = subprocess.Popen([sys.executable, "-m", "bottomhalf.cli", "trace", "show", "-f"],
-                            stdout=subprocess.PIPE, text=True, env=env,
-                            cwd=os.path.dirname(os.path.dirname(__file__)))
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert first.endswith(": irq_handler_entry: irq=17 name=my_device\n")
+    with chain.follow("trace", "show", "-f") as out:
+        assert out.line().endswith(": irq_handler_entry: irq=17 name=my_device\n")
         for _ in range(13):
-            proc.stdout.readline()
+            out.line()
         chain.ok("write", "/sys/kernel/tracing/set_event", "irq:irq_handler_exit")
         chain.ok("irq", "17")
-        assert proc.stdout.readline().endswith(": irq_handler_exit: irq=17 ret=handled\n")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        assert out.line().endswith(": irq_handler_exit: irq=17 ret=handled\n")
 
 
 def test_record_until_interrupted(chain: Booted) -> None:

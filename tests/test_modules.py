@@ -14,7 +14,7 @@ from bottomhalf import linux as L
 from bottomhalf.errors import ModuleError, ModuleLoadError
 from bottomhalf.irq import IrqMisuse
 
-from .conftest import IRQ_FROM_IDLE, example, messages, module_path
+from .conftest import IRQ_FROM_IDLE, example, messages, module_path, write_module
 
 OOT = "loading out-of-tree module taints kernel."
 
@@ -62,13 +62,12 @@ def test_module_metadata(kernel: Kernel) -> None:
 
 def test_module_init_and_exit_work_as_decorators(kernel: Kernel, tmp_path: Any) -> None:
     """@module_init / @module_exit register the functions they decorate."""
-    path = tmp_path / "decorated.py"
-    path.write_text("from bottomhalf.linux import *\n\n"
-                    "@module_init\ndef decorated_init():\n    pr_info('decorated: in\\n')\n"
+    path = write_module(tmp_path, "decorated",
+                        "@module_init\ndef decorated_init():\n    pr_info('decorated: in\\n')\n"
                     "    return 0\n\n"
                     "@module_exit\ndef decorated_exit():\n    pr_info('decorated: out\\n')\n\n"
-                    "MODULE_LICENSE('GPL')\n")
-    mod = kernel.insmod(str(path))
+                        "MODULE_LICENSE('GPL')\n")
+    mod = kernel.insmod(path)
     kernel.rmmod("decorated")
     assert mod.init is mod.module.decorated_init and mod.exit is mod.module.decorated_exit
     assert messages(kernel)[-2:] == ["decorated: in", "decorated: out"]
@@ -144,11 +143,10 @@ def test_insmod_of_a_loaded_module_is_eexist(kernel: Kernel) -> None:
 
 def test_a_file_that_does_not_parse_is_refused(kernel: Kernel, tmp_path: Any) -> None:
     """A syntax error: ENOEXEC naming the file and line; kernel unchanged."""
-    path = tmp_path / "broken.py"
-    path.write_text("from bottomhalf.linux import *\n\ndef broken_init(:\n    return 0\n")
+    path = write_module(tmp_path, "broken", "def broken_init(:\n    return 0\n")
     before = messages(kernel)
     with pytest.raises(ModuleLoadError) as info:
-        kernel.insmod(str(path))
+        kernel.insmod(path)
     assert info.value.errno == errno.ENOEXEC
     assert f"{path}:3: SyntaxError" in str(info.value)
     assert since(kernel, before) == [] and kernel.lsmod() == [] and kernel.taint == set()
@@ -228,13 +226,12 @@ def test_init_raising_is_an_oops_and_rolled_back(kernel: Kernel) -> None:
 
 def test_init_returning_positive_loads_with_a_warning(kernel: Kernel, tmp_path: Any) -> None:
     """do_init_module: a positive return is suspicious but the module loads."""
-    path = tmp_path / "positive.py"
-    path.write_text("from bottomhalf.linux import *\n\n"
-                    "def positive_init():\n    return 3\n\n"
+    path = write_module(tmp_path, "positive",
+                        "def positive_init():\n    return 3\n\n"
                     "def positive_exit():\n    pass\n\n"
-                    "module_init(positive_init)\nmodule_exit(positive_exit)\n"
-                    "MODULE_LICENSE('GPL')\n")
-    mod = kernel.insmod(str(path))
+                        "module_init(positive_init)\nmodule_exit(positive_exit)\n"
+                        "MODULE_LICENSE('GPL')\n")
+    mod = kernel.insmod(path)
     assert mod.state == "Live"
     lines = messages(kernel)
     i = lines.index("do_init_module: 'positive'->init suspiciously returned 3, it should "
@@ -303,17 +300,16 @@ def test_proc_modules_and_lsmod_formats(sim: Kernel) -> None:
 def test_proc_modules_while_loading_and_unloading(kernel: Kernel, tmp_path: Any) -> None:
     """During init the module is Loading (O+), during exit Unloading (O-), in both
     /proc/modules and the "Modules linked in:" line of a report."""
-    path = tmp_path / "selfview.py"
-    path.write_text(
-        "from bottomhalf.context import current_ctx\n"
-        "from bottomhalf.linux import *\n\nseen = []\n\n"
+    path = write_module(
+        tmp_path, "selfview",
+        "from bottomhalf.context import current_ctx\n\nseen = []\n\n"
         "def look():\n"
         "    seen.append(current_ctx().kernel.read('/proc/modules'))\n"
         "    WARN_ON(1)\n\n"
         "def selfview_init():\n    look()\n    return 0\n\n"
         "def selfview_exit():\n    look()\n\n"
         "module_init(selfview_init)\nmodule_exit(selfview_exit)\nMODULE_LICENSE('GPL')\n")
-    mod = kernel.insmod(str(path))
+    mod = kernel.insmod(path)
     kernel.rmmod("selfview")
     loading, unloading = mod.module.seen
     assert loading.split(" ")[4] == "Loading" and loading.endswith(" (O+)\n")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from bottomhalf import Kernel
+from bottomhalf import trace as trace_mod
 from bottomhalf.context import ExecCtx
 from bottomhalf.errors import KernelFileError
 from bottomhalf.linux import (
@@ -37,24 +39,11 @@ from bottomhalf.linux import (
     tasklet_struct,
     work_struct,
 )
+from bottomhalf.trace_events import EVENTS
 
-from .conftest import example
+from .conftest import TRACE_HEADER, example
 
 TRACE = "/sys/kernel/tracing/trace"
-HEADER = (
-    "# tracer: nop\n"
-    "#\n"
-    "# entries-in-buffer/entries-written: {n}/{n}   #P:2\n"
-    "#\n"
-    "#                                _-----=> irqs-off/BH-disabled\n"
-    "#                               / _----=> need-resched\n"
-    "#                              | / _---=> hardirq/softirq\n"
-    "#                              || / _--=> preempt-depth\n"
-    "#                              ||| / _-=> migrate-disable\n"
-    "#                              |||| /     delay\n"
-    "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION\n"
-    "#              | |         |   |||||     |         |\n"
-)
 LINE = re.compile(r"(?P<task>.{16}-\d+ *) \[(?P<cpu>\d{3})\] (?P<flags>[.dDbX][.Nnp][.hsHzZ]"
                   r"[.0-9a-f][.0-9a-f]) +(?P<secs>\d+)\.(?P<usecs>\d{6}): (?P<event>.*)")
 
@@ -96,7 +85,7 @@ def test_hard_irq_softirq_chain_exact_on_sim(sim: Kernel) -> None:
     block_device_irq(sim)
     sim.run_for(294_646.269)
     sim.raise_irq(36, cpu=1)
-    assert sim.read(TRACE) == HEADER.format(n=5) + (
+    assert sim.read(TRACE) == TRACE_HEADER.format(n=5) + (
         "          <idle>-0       [001] d.h1.   294.646269: irq_handler_entry: irq=36 name=virtio1-req.0\n"
         "          <idle>-0       [001] d.h2.   294.646269: softirq_raise: vec=4 [action=BLOCK]\n"
         "          <idle>-0       [001] d.h1.   294.646269: irq_handler_exit: irq=36 ret=handled\n"
@@ -249,9 +238,9 @@ def test_header_and_entry_counts(kernel: Kernel) -> None:
     block_device_irq(kernel)
     kernel.raise_irq(36)
     kernel.run_until_idle(timeout_ms=5000)
-    assert kernel.read(TRACE).startswith(HEADER.format(n=5))
+    assert kernel.read(TRACE).startswith(TRACE_HEADER.format(n=5))
     kernel.write(TRACE, "")
-    assert kernel.read(TRACE) == HEADER.format(n=0)
+    assert kernel.read(TRACE) == TRACE_HEADER.format(n=0)
 
 
 def test_tasklet_events_name_module_symbols(sim: Kernel) -> None:
@@ -324,3 +313,124 @@ def test_tracing_on_refuses_what_is_not_a_decimal_number(sim: Kernel, text: str)
         sim.write(TRACING_ON, text)
     assert info.value.errno == 22
     assert sim.read(TRACING_ON) == "1\n"
+
+
+PIPE = "/sys/kernel/tracing/trace_pipe"
+
+
+@pytest.fixture
+def small_buffer(monkeypatch: pytest.MonkeyPatch) -> Iterator[Kernel]:
+    """A sim kernel whose trace buffer holds 4 records."""
+    monkeypatch.setattr(trace_mod, "TRACE_BUF_ENTRIES", 4)
+    with Kernel(cpus=2, engine="sim", seed=0) as k:
+        k.write("/sys/kernel/tracing/set_event", "irq:softirq_raise")
+        yield k
+
+
+def raise_vectors(k: Kernel, *vecs: int) -> None:
+    def body_fn() -> None:
+        for v in vecs:
+            raise_softirq(v)
+
+    k.call(body_fn)
+
+
+def vectors(text: str) -> list[int]:
+    return [int(line.split("vec=")[1].split()[0]) for line in text.splitlines()
+            if not line.startswith("#")]
+
+
+def entries_line(k: Kernel) -> str:
+    return k.read(TRACE).splitlines()[2]
+
+
+def test_full_buffer_keeps_the_newest_records(small_buffer: Kernel) -> None:
+    """In overwrite mode the oldest records go: the buffer holds the newest 4 of 9."""
+    raise_vectors(small_buffer, *range(9))
+    assert vectors(small_buffer.read(TRACE)) == [5, 6, 7, 8]
+
+
+def test_header_counts_right_after_overflow(small_buffer: Kernel) -> None:
+    """entries-in-buffer/entries-written: what the buffer holds / all ever written."""
+    raise_vectors(small_buffer, 0, 1, 2, 3)
+    assert entries_line(small_buffer) == "# entries-in-buffer/entries-written: 4/4   #P:2"
+    raise_vectors(small_buffer, 4)
+    assert entries_line(small_buffer) == "# entries-in-buffer/entries-written: 4/5   #P:2"
+    raise_vectors(small_buffer, 5, 6, 7)
+    assert entries_line(small_buffer) == "# entries-in-buffer/entries-written: 4/8   #P:2"
+
+
+def test_trace_pipe_consumes_across_overflow(small_buffer: Kernel) -> None:
+    """trace_pipe returns each kept record once: the unread ones that were overwritten are lost,
+    the ones still in the buffer come next, then only what is new."""
+    raise_vectors(small_buffer, 0, 1)
+    assert vectors(small_buffer.read(PIPE)) == [0, 1]
+    raise_vectors(small_buffer, 2, 3, 4, 5, 6, 7)
+    assert vectors(small_buffer.read(PIPE)) == [4, 5, 6, 7]
+    assert small_buffer.read(PIPE) == ""
+    raise_vectors(small_buffer, 8)
+    assert vectors(small_buffer.read(PIPE)) == [8]
+    raise_vectors(small_buffer, 9, 0)
+    assert vectors(small_buffer.read(PIPE)) == [9, 0]
+
+
+def test_overwritten_records_take_older_internal_events_with_them(small_buffer: Kernel) -> None:
+    """The export keeps only the internal events recorded after the oldest kept record."""
+    small_buffer.write("/sys/kernel/tracing/set_event", "irq:softirq_raise irq:tasklet_entry")
+    t = tasklet_struct()
+    tasklet_setup(t, lambda tl: None)
+
+    def body_fn() -> None:
+        for _ in range(6):
+            local_bh_disable()
+            tasklet_schedule(t)  # internal tasklet_schedule, then softirq_raise
+            local_bh_enable()  # tasklet_entry
+
+    small_buffer.call(body_fn)
+    assert [r.event for r in small_buffer.trace.export_records()] == [
+        "softirq_raise", "tasklet_entry",
+        "tasklet_schedule", "softirq_raise", "tasklet_entry"]
+
+
+SET_EVENT = "/sys/kernel/tracing/set_event"
+IRQ_EVENTS = ["irq_handler_entry", "irq_handler_exit", "softirq_raise", "softirq_entry",
+              "softirq_exit", "tasklet_entry", "tasklet_exit"]
+WQ_EVENTS = ["workqueue_queue_work", "workqueue_activate_work", "workqueue_execute_start",
+             "workqueue_execute_end"]
+
+
+@pytest.mark.parametrize("word, events", [
+    ("irq:tasklet_entry", ["tasklet_entry"]),
+    ("tasklet_entry", ["tasklet_entry"]),  # no ':': an event's name...
+    ("workqueue", WQ_EVENTS),  # ... or a system's
+    (":tasklet_entry", ["tasklet_entry"]),  # ':EVENT' and '*:EVENT': in any system
+    ("*:tasklet_entry", ["tasklet_entry"]),
+    ("irq:*", IRQ_EVENTS),  # 'SYSTEM:*' and 'SYSTEM:': the whole system
+    ("irq:", IRQ_EVENTS),
+    ("*:*", IRQ_EVENTS + WQ_EVENTS),
+    (":", IRQ_EVENTS + WQ_EVENTS),
+    ("*", IRQ_EVENTS + WQ_EVENTS),
+    (":irq", None),  # after a ':' a system name is no event's name
+    ("irq:workqueue_queue_work", None),
+    ("workqueue:", WQ_EVENTS),
+    ("nope", None),
+    ("irq:nope", None),
+    ("nope:*", None),
+])
+def test_set_event_words_as_ftrace_set_clr_event_splits_them(sim: Kernel, word: str,
+                                                             events: list[str] | None) -> None:
+    """set_event and `bh trace record -e` accept the same words and enable the same events."""
+    from bottomhalf.cli.common import CliError
+    from bottomhalf.cli.trace import resolve_events
+
+    available = sim.read("/sys/kernel/tracing/available_events").split()
+    if events is None:
+        with pytest.raises(KernelFileError) as info:
+            sim.write(SET_EVENT, word)
+        assert info.value.errno == 22
+        with pytest.raises(CliError, match="no event"):
+            resolve_events([word], available)
+    else:
+        sim.write(SET_EVENT, word)
+        assert sim.read(SET_EVENT).split() == [f"{EVENTS[e]}:{e}" for e in events]
+        assert resolve_events([word], available) == [word]

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errnos import EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOEXEC
 from .errors import ModuleError, ModuleLoadError
+from .modname import module_name
 from .params import convert_param, param_text
 
 if TYPE_CHECKING:
@@ -95,7 +96,6 @@ class Module:
     address: int = 0
     init: Any = None
     exit: Any = None
-    users: list[str] = field(default_factory=list)
     used_names: set[str] = field(default_factory=set)
 
     def __repr__(self) -> str:
@@ -200,7 +200,7 @@ class Modules:
     # loading
     def prepare(self, path: str, params: dict[str, Any]) -> tuple[Module, types.CodeType]:
         """What happens before any module code runs; nothing changes on failure."""
-        name = os.path.splitext(os.path.basename(path))[0]
+        name = module_name(path)
         if not os.path.isfile(path):
             raise ModuleLoadError(name, ENOENT, f"{path}: no such module file", found=False)
         if not path.endswith(".py"):
@@ -350,10 +350,8 @@ class Modules:
         mod = self.loaded.get(name)
         if mod is None:
             raise ModuleError(f"Module {name} is not currently loaded", ENOENT)
-        if mod.refcount > 0 or mod.users:
-            users = ",".join(mod.users)
-            raise ModuleError(f"Module {name} is in use" + (f" by: {users}" if users else ""),
-                                EBUSY)
+        if mod.refcount > 0:
+            raise ModuleError(f"Module {name} is in use", EBUSY)
         if mod.state != LIVE:
             raise ModuleError(f"could not remove '{name}': Device or resource busy "
                                 f"(the module is {_PROC_STATE.get(mod.state, mod.state).lower()})",
@@ -379,23 +377,26 @@ class Modules:
 
     # ------------------------------------------------------------------
     def proc_modules(self) -> str:
-        """kernel/module/procfs.c m_show(), one line per module, newest first."""
+        """kernel/module/procfs.c m_show(), one line per module, newest first.
+
+        The fourth column is print_unload_info()'s: each module using this one's
+        symbols, then ``[permanent],`` for one that cannot be unloaded, or ``-``
+        for neither.  Modules here cannot use each other's symbols, so the list
+        of users is always empty."""
         out = []
         for m in self._listed():
-            deps = "".join(f"{u}," for u in m.users)
-            if m.permanent:
-                deps += "[permanent],"
+            deps = "[permanent]," if m.permanent else "-"
             taint = f" {m.flags()}" if m.taints else ""
-            out.append(f"{m.name} {m.size} {m.refcount} {deps or '-'} {_PROC_STATE[m.state]} "
+            out.append(f"{m.name} {m.size} {m.refcount} {deps} {_PROC_STATE[m.state]} "
                        f"0x{m.address:016x}{taint}\n")
         return "".join(out)
 
     def lsmod_text(self) -> str:
-        """kmod's lsmod: the header, then name, size, use count and users."""
+        """kmod's lsmod: the header, then name, size and use count.  kmod adds the
+        using modules after the count; here there are none (see proc_modules)."""
         lines = ["Module                  Size  Used by"]
         for m in self._listed():
-            users = " " + ",".join(m.users) if m.users else ""
-            lines.append(f"{m.name:<19s} {m.size:8d}  {m.refcount}{users}")
+            lines.append(f"{m.name:<19s} {m.size:8d}  {m.refcount}")
         return "\n".join(lines) + "\n"
 
 

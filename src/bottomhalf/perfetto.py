@@ -37,12 +37,13 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
+# Only `bh trace export` imports this module on the client side, lazily: the
+# softirq module it pulls in costs the other commands' start-up nothing.
+from .softirq import SOFTIRQ_NAMES
+
 if TYPE_CHECKING:
     from .kernel import Kernel
     from .trace import TraceRecord
-
-SOFTIRQ_NAMES = ("HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED",
-                 "HRTIMER", "RCU")
 
 CPU_PID = 0
 TASK_PID = 1

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, TextIO
 from .errnos import EINVAL
 from .errors import KernelFileError
 from .params import kstrtoll
+from .printk_time import format_timestamp as format_timestamp  # re-exported
 from .vsprintf import PrintkFormatError as PrintkFormatError  # re-exported
 from .vsprintf import vsprintf as vsprintf  # re-exported
 
@@ -58,15 +59,6 @@ KERN_DEBUG = KERN_SOH + "7"
 KERN_DEFAULT = ""
 KERN_CONT = KERN_SOH + "c"
 
-LOGLEVEL_EMERG = 0
-LOGLEVEL_ERR = 3
-LOGLEVEL_WARNING = 4
-LOGLEVEL_NOTICE = 5
-LOGLEVEL_INFO = 6
-LOGLEVEL_DEBUG = 7
-
-LEVEL_NAMES = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug")
-
 # The ring buffer keeps at most this much text (CONFIG_LOG_BUF_SHIFT=18).
 LOG_BUF_LEN = 1 << 18
 _RECORD_OVERHEAD = 16
@@ -84,19 +76,10 @@ class LogRecord:
     facility: int = 0
     open: bool = False  # no trailing newline yet: KERN_CONT may append
 
-    def prefix(self) -> str:
-        return format_timestamp(self.ts_ns)
-
     def lines(self) -> list[str]:
         """As dmesg prints it: the prefix on every line of the record."""
         pre = format_timestamp(self.ts_ns)
         return [f"{pre} {line}" for line in self.text.split("\n")]
-
-
-def format_timestamp(ts_ns: int) -> str:
-    """``[%5lu.%06lu]`` of the seconds and microseconds since boot."""
-    usec = ts_ns // 1000
-    return f"[{usec // 1_000_000:5d}.{usec % 1_000_000:06d}]"
 
 
 class LogBuffer:

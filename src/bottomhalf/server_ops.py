@@ -137,10 +137,10 @@ def op_dmesg(srv: KernelServer, clear: bool = False, read_clear: bool = False) -
     return {"records": recs, "uptime_ns": srv.kernel.now_ns}
 
 
-def op_dmesg_follow(srv: KernelServer, sink: Sink, end: Callable[[], None], since: int = 0,
+def op_dmesg_follow(srv: KernelServer, sink: Sink, end: Callable[[], None],
                     new_only: bool = False) -> Callable[[], None]:
-    """Every finished record after ``since`` (none of the old ones with
-    ``new_only``), then each new one as it is finished."""
+    """Every finished record (none of the old ones with ``new_only``), then
+    each new one as it is finished."""
     log = srv.kernel.log
     lock = threading.Lock()
     snap: set[int] | None = None
@@ -156,7 +156,7 @@ def op_dmesg_follow(srv: KernelServer, sink: Sink, end: Callable[[], None], sinc
 
     log.listeners.append(listener)
     with lock:
-        old = [] if new_only else [r for r in log.snapshot() if not r.open and r.seq > since]
+        old = [] if new_only else [r for r in log.snapshot() if not r.open]
         snap = {r.seq for r in old} if not new_only else {r.seq for r in log.snapshot()}
     for r in old:
         if r.seq not in early:

@@ -32,29 +32,18 @@ from __future__ import annotations
 
 import heapq
 import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .context import HARDIRQ_MASK, SOFTIRQ_MASK, SOFTIRQ_OFFSET, ExecCtx
 from .errors import KernelFileError
 from .softirq import SOFTIRQ_NAMES
+from .trace_events import EVENTS as EVENTS  # re-exported
+from .trace_events import match_events
 
 if TYPE_CHECKING:
     from .kernel import Kernel
-
-EVENTS: dict[str, str] = {
-    "irq_handler_entry": "irq",
-    "irq_handler_exit": "irq",
-    "softirq_raise": "irq",
-    "softirq_entry": "irq",
-    "softirq_exit": "irq",
-    "tasklet_entry": "irq",
-    "tasklet_exit": "irq",
-    "workqueue_queue_work": "workqueue",
-    "workqueue_activate_work": "workqueue",
-    "workqueue_execute_start": "workqueue",
-    "workqueue_execute_end": "workqueue",
-}
 
 # bottomhalf's own events, recorded for the Perfetto export only (see above),
 # each while the Linux event named here is enabled
@@ -62,6 +51,9 @@ INTERNAL_EVENTS: dict[str, str] = {
     "tasklet_schedule": "tasklet_entry",
 }
 
+# Capacity of the buffer in records; when full the oldest record is overwritten
+# (Linux's default overwrite mode), and the header's entries-in-buffer stays
+# here while entries-written keeps counting.
 TRACE_BUF_ENTRIES = 1 << 20
 
 
@@ -91,11 +83,11 @@ class Trace:
         self.tracing_on = True
         self.on = False  # fast path: some event enabled and tracing on
         self.internal_on = False  # record the internal events (see INTERNAL_EVENTS)
-        self.records: list[TraceRecord] = []
-        self.internal: list[TraceRecord] = []
+        self.records: deque[TraceRecord] = deque(maxlen=TRACE_BUF_ENTRIES)
+        self.internal: deque[TraceRecord] = deque()
         self.seq = 0
         self.written = 0
-        self.pipe_pos = 0
+        self.pipe_seq = 0  # seq of the last record trace_pipe returned
 
     def _update(self) -> None:
         self.on = bool(self.enabled) and self.tracing_on
@@ -105,8 +97,9 @@ class Trace:
     # controls
     def enable(self, name: str, on: bool = True) -> None:
         """Enable an event (``irq:tasklet_entry``, ``tasklet_entry``), a system
-        (``irq:*``, ``workqueue``) or everything (``*:*``)."""
-        names = self.resolve(name)
+        (``irq:*``, ``workqueue``) or everything (``*:*``): see
+        :func:`~bottomhalf.trace_events.match_events`."""
+        names = match_events(name)
         if not names:
             raise KernelFileError("/sys/kernel/tracing/set_event", 22, f"no event '{name}'")
         with self.lock:
@@ -115,21 +108,6 @@ class Trace:
             else:
                 self.enabled.difference_update(names)
             self._update()
-
-    def resolve(self, name: str) -> list[str]:
-        name = name.strip()
-        if not name:
-            return []
-        system, _, event = name.rpartition(":")
-        if name in ("*", "*:*"):
-            return list(EVENTS)
-        if not system and event in ("irq", "workqueue"):
-            return [e for e, s in EVENTS.items() if s == event]
-        if event == "*" or event == "":
-            return [e for e, s in EVENTS.items() if s == system]
-        if event in EVENTS and (not system or EVENTS[event] == system):
-            return [event]
-        return []
 
     def set_tracing_on(self, on: bool) -> None:
         with self.lock:
@@ -141,7 +119,6 @@ class Trace:
             self.records.clear()
             self.internal.clear()
             self.written = 0
-            self.pipe_pos = 0
 
     # ------------------------------------------------------------------
     def context_flags(self, ctx: ExecCtx) -> str:
@@ -171,15 +148,16 @@ class Trace:
             rec.ts_ns = self.kernel.now_ns
             self.seq += 1
             rec.seq = self.seq
-            self.records.append(rec)
+            records = self.records
+            if len(records) == records.maxlen:
+                # the append below overwrites the oldest record: the internal
+                # events older than the new oldest one go with it
+                internal = self.internal
+                first = records[1].seq if len(records) > 1 else rec.seq
+                while internal and internal[0].seq < first:
+                    internal.popleft()
+            records.append(rec)
             self.written += 1
-            if len(self.records) > TRACE_BUF_ENTRIES:
-                drop = len(self.records) - TRACE_BUF_ENTRIES
-                del self.records[:drop]
-                self.pipe_pos = max(0, self.pipe_pos - drop)
-                first = self.records[0].seq
-                while self.internal and self.internal[0].seq < first:
-                    del self.internal[0]
 
     def _emit_internal(self, ctx: ExecCtx, event: str, args: dict[str, Any]) -> None:
         task = ctx.task
@@ -299,9 +277,14 @@ class Trace:
     def read_pipe(self) -> str:
         """trace_pipe: consume what was not read yet (never blocks here)."""
         with self.lock:
-            recs = self.records[self.pipe_pos:]
-            self.pipe_pos = len(self.records)
-        return "".join(r.line() + "\n" for r in recs)
+            recs = []
+            for r in reversed(self.records):  # the unread ones are the newest
+                if r.seq <= self.pipe_seq:
+                    break
+                recs.append(r)
+            if recs:
+                self.pipe_seq = recs[0].seq
+        return "".join(r.line() + "\n" for r in reversed(recs))
 
     def export_records(self) -> list[TraceRecord]:
         """The buffer and the internal events, in the order they were recorded."""

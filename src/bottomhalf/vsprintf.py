@@ -134,23 +134,15 @@ class _Formatter:
                 sp.left = True
                 width = -width
             sp.width = width
-        else:
-            s = k
-            while k < n and "0" <= fmt[k] <= "9":
-                k += 1
-            if k > s:
-                sp.width = int(fmt[s:k])
+        elif k < n and "0" <= fmt[k] <= "9":
+            sp.width, k = _skip_atoi(fmt, k)
         if k < n and fmt[k] == ".":
             k += 1
             if k < n and fmt[k] == "*":
                 sp.precision = max(0, self.int_arg(fmt[start:k + 1]))
                 k += 1
-            else:
-                s = k
-                while k < n and "0" <= fmt[k] <= "9":
-                    k += 1
-                if k > s:
-                    sp.precision = int(fmt[s:k])
+            elif k < n and "0" <= fmt[k] <= "9":
+                sp.precision, k = _skip_atoi(fmt, k)
         qual = ""
         if k < n and fmt[k] in "hlLzt":
             qual = fmt[k]
@@ -218,6 +210,16 @@ class _Formatter:
             return _pointer_string(int(raw, 16), sp)
         hashed = self.pointer(v, "hashed") if self.pointer else f"{id(v) & 0xFFFFFFFF:016x}"
         return _pointer_string(int(hashed, 16), sp)
+
+
+def _skip_atoi(fmt: str, k: int) -> tuple[int, int]:
+    """skip_atoi(): the decimal number that starts at ``fmt[k]`` (a digit), and
+    the index after it."""
+    i = 0
+    while k < len(fmt) and "0" <= fmt[k] <= "9":
+        i = i * 10 + ord(fmt[k]) - 48
+        k += 1
+    return i, k
 
 
 def number(num: int, base: int, sp: _Spec, *, signed: bool = False, upper: bool = False) -> str:

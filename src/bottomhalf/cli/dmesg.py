@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bottomhalf.printk_time import format_timestamp
+
 from .common import EXIT_INTERRUPTED, CliError, add_name_option, call, connect
 
 LEVEL_NAMES = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug")
@@ -131,8 +133,7 @@ class Formatter:
 
             when = time.localtime(self.boot_wall + ts_ns / 1e9)
             return time.strftime("[%a %b %e %H:%M:%S %Y] ", when)
-        usec = ts_ns // 1000
-        return f"[{usec // 1_000_000:5d}.{usec % 1_000_000:06d}] "
+        return format_timestamp(ts_ns) + " "
 
     def lines(self, rec: dict) -> list[str]:
         level = rec["level"]

@@ -79,15 +79,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_modinfo)
 
 
-def module_name(path: str) -> str:
-    """A module's name is its file name without ``.py`` (or ``.ko``)."""
-    base = os.path.basename(path)
-    for ext in (".py", ".ko"):
-        if base.endswith(ext):
-            return base[: -len(ext)]
-    return base
-
-
 # ----------------------------------------------------------------------
 # insmod, rmmod, lsmod
 
@@ -131,6 +122,7 @@ def insmod_error(path: str, full: str, err: int, detail: str) -> str:
 
 def cmd_rmmod(args: argparse.Namespace) -> int:
     from bottomhalf.client import ClientError
+    from bottomhalf.modname import module_name
 
     name = module_name(args.module)
     with connect(args) as c:
@@ -176,6 +168,8 @@ def read_modinfo(path: str) -> tuple[list[tuple[str, str]], list[tuple[str, str 
     """The .modinfo of a module file: ``[(key, value)]`` in source order, and
     ``[(param, description, type)]`` in source order.  Nothing is executed."""
     import ast
+
+    from bottomhalf.modname import module_name
 
     name = module_name(path)
     try:
@@ -233,6 +227,7 @@ def format_modinfo(filename: str, fields: list[tuple[str, str]],
     """modinfo's output: ``key:`` padded to 16 columns, then the value."""
     import hashlib
 
+    from bottomhalf.modname import module_name
     from bottomhalf.report import UTS_RELEASE
 
     name = module_name(filename)

@@ -24,6 +24,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bottomhalf.modname import module_name
+
 from .common import EXIT_FAILURE, EXIT_INTERRUPTED, CliError, Progress, error, number_arg
 
 if TYPE_CHECKING:
@@ -58,11 +60,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", default=[], metavar="MODULE.NAME=VALUE",
                    help="set a module parameter before its init runs (repeatable)")
     p.set_defaults(handler=cmd_run)
-
-
-def module_name(path: str) -> str:
-    """A module's name is its file name without ``.py``."""
-    return os.path.splitext(os.path.basename(path))[0]
 
 
 def check_files(files: list[str]) -> None:

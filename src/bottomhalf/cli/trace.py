@@ -93,15 +93,13 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def resolve_events(words: list[str], available: list[str]) -> list[str]:
-    """Check each -e against available_events, as the kernel's set_event would."""
-    systems = {a.split(":", 1)[0] for a in available}
-    names = {a.split(":", 1)[1] for a in available}
+    """Check each -e against available_events (``system:event`` lines) with the
+    kernel's own set_event rules, before anything is changed."""
+    from bottomhalf.trace_events import match_events
+
+    events = {e: s for s, _, e in (a.partition(":") for a in available)}
     for word in words:
-        system, colon, event = word.rpartition(":")
-        ok = (word in ("*", "*:*") or (not colon and (word in systems or word in names))
-              or (colon and system in systems and (event in ("*", "")
-                                                   or f"{system}:{event}" in available)))
-        if not ok:
+        if not match_events(word, events):
             raise CliError(f"no event '{word}' (see: bh cat {TRACEFS}/available_events)")
     return words
 
