@@ -374,6 +374,20 @@ def test_trace_pipe_consumes_across_overflow(small_buffer: Kernel) -> None:
     assert vectors(small_buffer.read(PIPE)) == [9, 0]
 
 
+def test_trace_pipe_read_is_gone_from_the_trace_file(small_buffer: Kernel) -> None:
+    """Reading trace_pipe consumes: trace no longer shows those records and its header
+    counts them as written but not in the buffer; what comes later shows again."""
+    raise_vectors(small_buffer, 0, 1, 2)
+    assert vectors(small_buffer.read(PIPE)) == [0, 1, 2]
+    after = small_buffer.read(TRACE)
+    assert "# entries-in-buffer/entries-written: 0/3 " in after
+    assert vectors(after) == []
+    raise_vectors(small_buffer, 3)
+    after = small_buffer.read(TRACE)
+    assert "# entries-in-buffer/entries-written: 1/4 " in after
+    assert vectors(after) == [3]
+
+
 def test_overwritten_records_take_older_internal_events_with_them(small_buffer: Kernel) -> None:
     """The export keeps only the internal events recorded after the oldest kept record."""
     small_buffer.write("/sys/kernel/tracing/set_event", "irq:softirq_raise irq:tasklet_entry")

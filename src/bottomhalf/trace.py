@@ -87,7 +87,6 @@ class Trace:
         self.internal: deque[TraceRecord] = deque()
         self.seq = 0
         self.written = 0
-        self.pipe_seq = 0  # seq of the last record trace_pipe returned
 
     def _update(self) -> None:
         self.on = bool(self.enabled) and self.tracing_on
@@ -275,16 +274,20 @@ class Trace:
         return self.header() + "".join(r.line() + "\n" for r in recs)
 
     def read_pipe(self) -> str:
-        """trace_pipe: consume what was not read yet (never blocks here)."""
+        """trace_pipe: a consuming read (never blocks here).
+
+        As on Linux, what trace_pipe returns is gone from the buffer: the
+        ``trace`` file and its entries-in-buffer count no longer show it, while
+        entries-written keeps counting.
+        """
         with self.lock:
-            recs = []
-            for r in reversed(self.records):  # the unread ones are the newest
-                if r.seq <= self.pipe_seq:
-                    break
-                recs.append(r)
-            if recs:
-                self.pipe_seq = recs[0].seq
-        return "".join(r.line() + "\n" for r in reversed(recs))
+            recs = list(self.records)
+            self.records.clear()
+            if recs:  # the internal events of what was consumed go with it
+                internal = self.internal
+                while internal and internal[0].seq < recs[-1].seq:
+                    internal.popleft()
+        return "".join(r.line() + "\n" for r in recs)
 
     def export_records(self) -> list[TraceRecord]:
         """The buffer and the internal events, in the order they were recorded."""
