@@ -233,21 +233,6 @@ class workqueue_struct:  # noqa: N801 - the kernel's name
         return f"<workqueue_struct {self.name} flags={self.flags:#x} max_active={self.max_active}>"
 
 
-class AtomicBits:
-    """The ``acquire(ctx)``/``release(ctx)`` face of :attr:`Workqueues.bits`."""
-
-    __slots__ = ("_lock",)
-
-    def __init__(self, lock: threading.Lock) -> None:
-        self._lock = lock
-
-    def acquire(self, ctx: ExecCtx | None) -> None:
-        self._lock.acquire()
-
-    def release(self, ctx: ExecCtx | None) -> None:
-        self._lock.release()
-
-
 class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
     """The workqueue subsystem of one kernel: pools, queues, the API's logic."""
 
@@ -256,7 +241,6 @@ class Workqueues(FlushCancel, Forward, Watchdog, HogCheck, BhPools, Introspect):
         # PENDING and the off-queue state are changed with atomic bit operations
         # in Linux: a plain lock stands for them (no spinlock, no preempt count).
         self.bits = threading.Lock()
-        self.lock = AtomicBits(self.bits)
         self.mayday_lock = kernel.engine.new_raw_lock()  # wq_mayday_lock: every wq.maydays
         n = kernel.ncpus
         self.pools: list[WorkerPool] = []

@@ -27,8 +27,9 @@ Locking legend: as in :mod:`bottomhalf.workqueue` (W, L, Q).
 from __future__ import annotations
 
 import sys
+import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import report
 from .context import ExecCtx, current_ctx
@@ -65,7 +66,7 @@ class FlushCancel:
     """The flush/cancel half of Workqueues (a mixin)."""
 
     kernel: Kernel
-    lock: Any
+    bits: threading.Lock  # PENDING and the off-queue state (Workqueues.bits)
     items_in_flight: int
 
     if TYPE_CHECKING:  # provided by Workqueues; stubs here would shadow them in the MRO
@@ -264,27 +265,23 @@ class FlushCancel:
         """Own PENDING: 1 if it was pending (and is now off its queue or timer),
         0 if it was idle.  Either way the caller owns PENDING on return."""
         k = self.kernel
-        lock = self.lock
+        bits = self.bits
         if is_dwork and work.dwork is not None and work.state == W_TIMER:
             if k.timers.del_timer(ctx, work.dwork.timer):
-                lock.acquire(ctx)
-                work.state = W_GRABBED
-                lock.release(ctx)
+                with bits:
+                    work.state = W_GRABBED
                 return 1
         while True:
-            lock.acquire(ctx)
-            st = work.state
-            if st == W_IDLE:
-                work.state = W_GRABBED
-                lock.release(ctx)
-                return 0
-            if st == W_STUCK or st == W_TIMER:
-                # A dropped item, or (not a delayed-work cancel) a timer-armed one:
-                # PENDING is taken as it is, the timer left alone as Linux does.
-                work.state = W_GRABBED
-                lock.release(ctx)
-                return 1
-            lock.release(ctx)
+            with bits:
+                st = work.state
+                if st == W_IDLE:
+                    work.state = W_GRABBED
+                    return 0
+                if st == W_STUCK or st == W_TIMER:
+                    # A dropped item, or (not a delayed-work cancel) a timer-armed
+                    # one: PENDING is taken as it is, the timer left alone as Linux does.
+                    work.state = W_GRABBED
+                    return 1
             pwq = work.pwq
             if pwq is not None and self._grab_queued(ctx, work, pwq):
                 return 1
@@ -310,19 +307,17 @@ class FlushCancel:
             work.pwq = None
             work.last_pool = pool
             work.bh = pool.is_bh
-            self.lock.acquire(ctx)
-            work.state = W_GRABBED
-            self.lock.release(ctx)
+            with self.bits:
+                work.state = W_GRABBED
             self.pwq_dec_nr_in_flight(ctx, pwq, True, work.color)
             return True
         finally:
             pool.lock.release(ctx)
 
     def release_pending(self, ctx: ExecCtx, work: work_struct) -> None:
-        self.lock.acquire(ctx)
-        if work.state == W_GRABBED:
-            work.state = W_IDLE
-        self.lock.release(ctx)
+        with self.bits:
+            if work.state == W_GRABBED:
+                work.state = W_IDLE
 
     def cancel_work(self, ctx: ExecCtx, work: work_struct, is_dwork: bool = False,
                     disable: bool = False) -> bool:
@@ -374,13 +369,10 @@ class FlushCancel:
         work = dwork.work
         if work.state != W_IDLE:
             return False
-        lock = self.lock
-        lock.acquire(ctx)
-        if work.state != W_IDLE or work.disable:
-            lock.release(ctx)
-            return False
-        work.state = W_GRABBED
-        lock.release(ctx)
+        with self.bits:  # test_and_set_bit(WORK_STRUCT_PENDING_BIT)
+            if work.state != W_IDLE or work.disable:
+                return False
+            work.state = W_GRABBED
         self._queue_delayed_work(ctx, cpu, wq, dwork, delay)
         return True
 
@@ -392,9 +384,8 @@ class FlushCancel:
         k = self.kernel
         dwork.wq = wq
         dwork.cpu = cpu
-        self.lock.acquire(ctx)
-        dwork.work.state = W_TIMER
-        self.lock.release(ctx)
+        with self.bits:
+            dwork.work.state = W_TIMER
         k.timers.mod_timer(ctx, dwork.timer, k.timers.jiffies() + delay,
                            cpu=None if cpu == WORK_CPU_UNBOUND else cpu)
 
@@ -413,9 +404,8 @@ class FlushCancel:
         k = self.kernel
         work = dwork.work
         if work.state == W_TIMER and k.timers.del_timer_sync(ctx, dwork.timer, internal=True):
-            self.lock.acquire(ctx)
-            work.state = W_GRABBED
-            self.lock.release(ctx)
+            with self.bits:
+                work.state = W_GRABBED
             assert dwork.wq is not None
             self._queue_work(ctx, dwork.cpu, dwork.wq, work)
         return self.flush_work(ctx, work)
@@ -427,12 +417,10 @@ def delayed_work_timer_fn(t: timer_list) -> None:
     wqs = ctx.kernel.wq
     dwork = container_of_timer(t)
     work = dwork.work
-    wqs.lock.acquire(ctx)
-    if work.state != W_TIMER:
-        wqs.lock.release(ctx)
-        return
-    work.state = W_GRABBED
-    wqs.lock.release(ctx)
+    with wqs.bits:
+        if work.state != W_TIMER:
+            return
+        work.state = W_GRABBED
     assert dwork.wq is not None
     wqs._queue_work(ctx, dwork.cpu, dwork.wq, work)
 
